@@ -1,0 +1,261 @@
+"""pytest plugin: options, session fixtures, criterion bookkeeping and the sign-off verdict.
+
+Every acceptance test carries @pytest.mark.criterion("<id>"). The id rides on the report's
+user_properties, which pytest-xdist ships to the controller, so the verdict merges every worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acceptance.environment import describe_environment
+from acceptance.profile import Criterion, Profile, ProfileError, load_profile
+from acceptance.verdict import TestOutcome, Verdict, build_verdict, print_verdict
+
+PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "coreml", "cpu")
+ACCEPTANCE_DIR = Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("signoff", "embedding deployment sign-off")
+    group.addoption("--accept-profile", default="cpu-default", help="criteria profile: name or path to .toml")
+    group.addoption("--model", default="all-minilm-l6-v2", help="model manifest: name or path to .toml")
+    group.addoption("--provider", default="cpu", choices=PROVIDER_CHOICES, help="execution provider to sign off")
+    group.addoption("--strict-provider", action="store_true", help="fail instead of falling back to another provider")
+    group.addoption("--reports-dir", default="reports", help="where signoff.json and other reports go")
+    group.addoption("--require-signoff", action="store_true", help="exit non-zero unless the verdict is SIGNED OFF")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config._signoff_profile = load_profile(config.getoption("--accept-profile"))
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config._signoff_outcomes = {}
+    reports = Path(config.getoption("--reports-dir"))
+    config._signoff_run_dir = reports / ".run"
+    if not _is_worker(config) and config._signoff_run_dir.exists():
+        for stale in config._signoff_run_dir.glob("*.json"):
+            stale.unlink()
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="session")
+def profile(pytestconfig: pytest.Config) -> Profile:
+    return pytestconfig._signoff_profile
+
+
+@pytest.fixture(scope="session")
+def manifest(pytestconfig: pytest.Config):
+    from runtime.errors import EmbeddingError
+    from runtime.manifest import load_manifest
+
+    try:
+        return load_manifest(pytestconfig.getoption("--model"))
+    except EmbeddingError as exc:
+        pytest.exit(f"model or config error: {exc}", returncode=4)
+
+
+@pytest.fixture(scope="session")
+def session_config(pytestconfig: pytest.Config):
+    from runtime.session import SessionConfig
+
+    return SessionConfig(
+        providers=(pytestconfig.getoption("--provider"),), strict=pytestconfig.getoption("--strict-provider")
+    )
+
+
+@pytest.fixture(scope="session")
+def embedder(manifest, session_config, pytestconfig: pytest.Config):
+    """One embedder per worker; its session report is kept for the run's environment."""
+    from runtime.assets import ensure_artifacts
+    from runtime.embedder import Embedder
+
+    ensure_artifacts(manifest)
+    emb = Embedder(manifest, session_config)
+    run_dir: Path = pytestconfig._signoff_run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
+    (run_dir / f"session-{worker}.json").write_text(json.dumps(emb.report.as_dict()))
+    return emb
+
+
+@pytest.fixture(scope="session")
+def reference(manifest):
+    """The HuggingFace PyTorch fp32 baseline for the same model."""
+    from runtime.assets import checkpoint_dir
+    from runtime.reference import Reference
+
+    return Reference(manifest, checkpoint_dir(manifest))
+
+
+@pytest.fixture(scope="session")
+def trained(manifest) -> None:
+    """Skips tests that need trained semantics when the model has random weights."""
+    if not manifest.trained:
+        pytest.skip(f"{manifest.id} has random weights (trained = false): semantic similarity is meaningless on it")
+
+
+@dataclass
+class CriterionCheck:
+    criterion: Criterion
+    item: pytest.Item
+
+    @property
+    def target(self) -> float:
+        return self.criterion.target
+
+    def check(self, measured: float, **details: Any) -> None:
+        """Record the measured value for the verdict, then assert it meets the target."""
+        self.item.user_properties.append(("criterion_measured", {"value": float(measured), "details": details}))
+        assert self.criterion.passes(measured), (
+            f"{self.criterion.id}: measured {measured:.6g} {self.criterion.unit} misses the target "
+            f"{self.criterion.target_text} (profile {self.item.config._signoff_profile.name})"
+        )
+
+
+@pytest.fixture
+def criterion(request: pytest.FixtureRequest, profile: Profile) -> CriterionCheck:
+    marker = request.node.get_closest_marker("criterion")
+    crit = profile.get(marker.args[0])
+    if crit is None:
+        pytest.skip(f"criterion {marker.args[0]} is not part of profile {profile.name}")
+    return CriterionCheck(crit, request.node)
+
+
+def target(profile: Profile, criterion_id: str) -> float:
+    """A threshold other tests borrow (e.g. the norm tolerance), read from the profile."""
+    crit = profile.get(criterion_id)
+    if crit is None:
+        pytest.skip(f"profile {profile.name} has no criterion {criterion_id} to take the tolerance from")
+    return crit.target
+
+
+# ---------------------------------------------------------------- collection and reports
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("criterion")
+        in_suite = ACCEPTANCE_DIR in Path(str(item.fspath)).resolve().parents
+        if marker is None:
+            if in_suite:
+                raise pytest.UsageError(f"{item.nodeid}: every acceptance test must name its criterion")
+            continue
+        item.user_properties.append(("criterion_id", marker.args[0]))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if call.excinfo is not None and not call.excinfo.errisinstance((AssertionError, pytest.skip.Exception)):
+        report.user_properties.append(("criterion_error", f"{call.excinfo.typename}: {call.excinfo.value}"))
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    props = dict(report.user_properties)
+    criterion_id = props.get("criterion_id")
+    if criterion_id is None:
+        return
+    config = _config_holder["config"]
+    if config is None or _is_worker(config):
+        return
+    outcomes: dict[str, TestOutcome] = config._signoff_outcomes
+    current = outcomes.get(report.nodeid)
+    measured = props.get("criterion_measured") or {}
+    reason = _reason(report, props)
+    if report.when == "setup" and not report.passed:
+        outcome = "skipped" if report.skipped else "error"
+    elif report.when == "call":
+        outcome = "error" if report.failed and "criterion_error" in props else report.outcome
+    elif report.when == "teardown" and report.failed:
+        outcome = "error"
+    else:
+        return
+    if current is not None and current.outcome in ("error", "failed") and outcome == "passed":
+        return
+    outcomes[report.nodeid] = TestOutcome(
+        nodeid=report.nodeid, criterion=criterion_id, outcome=outcome,
+        measured=measured.get("value", current.measured if current else None),
+        details=measured.get("details", {}), reason=reason,
+    )
+
+
+def _reason(report: pytest.TestReport, props: dict[str, Any]) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if "criterion_error" in props:
+        return str(props["criterion_error"])[:300]
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        return (crash.message if crash else str(report.longrepr)).splitlines()[0][:300]
+    return ""
+
+
+_config_holder: dict[str, pytest.Config | None] = {"config": None}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _config_holder["config"] = session.config
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config) or not config._signoff_outcomes:
+        return
+    verdict = _build(config)
+    config._signoff_verdict = verdict
+    verdict.write(Path(config.getoption("--reports-dir")) / "signoff.json")
+    if config.getoption("--require-signoff") and not verdict.signed_off and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def _build(config: pytest.Config) -> Verdict:
+    from runtime.manifest import load_manifest
+
+    manifest = load_manifest(config.getoption("--model"))
+    sessions = [json.loads(p.read_text()) for p in sorted(config._signoff_run_dir.glob("session-*.json"))]
+    environment = describe_environment(sessions) | {
+        "provider_requested": config.getoption("--provider"),
+        "strict_provider": config.getoption("--strict-provider"),
+    }
+    model = {
+        "id": manifest.id, "name": manifest.name, "dimension": manifest.dimension, "pooling": manifest.pooling,
+        "padding_side": manifest.padding_side, "max_length": manifest.max_length,
+        "onnx": str(manifest.onnx_path), "onnx_sha256": _onnx_sha256(manifest),
+    }
+    return build_verdict(config._signoff_profile, list(config._signoff_outcomes.values()), model, environment)
+
+
+def _onnx_sha256(manifest) -> str | None:
+    artifact = manifest.artifact_dir / "artifact.json"
+    if artifact.is_file():
+        return json.loads(artifact.read_text()).get("onnx_sha256")
+    if manifest.onnx_path.is_file():
+        from runtime.export import sha256_file
+
+        return sha256_file(manifest.onnx_path)
+    return None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    verdict = getattr(config, "_signoff_verdict", None)
+    if verdict is None:
+        return
+    from rich.console import Console
+
+    print_verdict(verdict, Console(file=terminalreporter._tw._file, width=max(terminalreporter._tw.fullwidth, 140)))
+    terminalreporter.write_line(f"signoff.json: {Path(config.getoption('--reports-dir')) / 'signoff.json'}")

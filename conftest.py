@@ -1,0 +1,16 @@
+"""Thin on purpose: the sign-off machinery lives in acceptance/plugin.py, thresholds in
+acceptance/criteria/*.toml, models in fixtures/models/*.toml."""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+pytest_plugins = ["acceptance.plugin"]
+
+# ci: reproducible and bounded; dev: more examples, random. HYPOTHESIS_PROFILE picks one.
+settings.register_profile(
+    "ci", derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

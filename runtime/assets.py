@@ -1,0 +1,123 @@
+"""Builds a manifest's artifacts (model.onnx + tokenizer.json) when they are missing.
+
+Nothing here reaches a model hub: the default model's checkpoint ships inside a PyPI package,
+and qwen3-tiny is built from a seed. Builds run under a file lock and land by rename, so parallel
+pytest workers never see a half-written model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import tempfile
+from pathlib import Path
+
+from runtime.errors import ManifestError, ModelFileError
+from runtime.export import export_and_gate, read_lines, sha256_file
+from runtime.manifest import ModelManifest, Source
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkpoint_dir(manifest: ModelManifest) -> Path | str:
+    """Where the HF checkpoint behind a manifest lives, building it if the source says how."""
+    source = _source(manifest)
+    if source.kind == "python-package":
+        spec = importlib.util.find_spec(source.options["package"])
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelFileError(
+                f"{manifest.id}: the package {source.options['package']!r} that ships its checkpoint is not "
+                f"installed; pip install {source.options.get('pip', source.options['package'])}"
+            )
+        path = Path(list(spec.submodule_search_locations)[0]) / source.options.get("subdir", "")
+        _verify_weights(manifest, path, source)
+        return path
+    if source.kind == "random-qwen3":
+        path = manifest.artifact_dir.parent / f"{manifest.id}-checkpoint"
+        if not (path / "config.json").is_file():
+            _locked(path, lambda tmp: build_random_qwen3(source, tmp))
+        return path
+    if source.kind == "hf":
+        return source.options["checkpoint"]
+    raise ManifestError(f"{manifest.path}: unknown [source] kind {source.kind!r}")
+
+
+def _source(manifest: ModelManifest) -> Source:
+    if manifest.source is None:
+        raise ModelFileError(
+            f"{manifest.id}: {manifest.onnx_path} is missing and the manifest has no [source] to build it "
+            "from; export it with python -m runtime.export --model ... --checkpoint ..."
+        )
+    return manifest.source
+
+
+def _verify_weights(manifest: ModelManifest, path: Path, source: Source) -> None:
+    expected = source.options.get("weights_sha256")
+    weights = path / source.options.get("weights", "model.safetensors")
+    if not weights.is_file():
+        raise ModelFileError(f"{manifest.id}: weights missing at {weights}; reinstall the package")
+    if expected and sha256_file(weights) != expected:
+        raise ModelFileError(
+            f"{manifest.id}: {weights} does not match the manifest's weights_sha256; "
+            "the package was modified or is another version"
+        )
+
+
+def _locked(target: Path, build) -> None:
+    """Run build(tmp_dir) under a lock and move the result to target atomically."""
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if target.exists():
+            return
+        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        try:
+            build(tmp)
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
+    if not rebuild and manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file():
+        return
+    checkpoint = checkpoint_dir(manifest)
+    if rebuild and manifest.artifact_dir.exists():
+        shutil.rmtree(manifest.artifact_dir)
+    _locked(manifest.artifact_dir, lambda tmp: export_and_gate(manifest, checkpoint, tmp))
+
+
+def build_random_qwen3(source: Source, out: Path) -> None:
+    """A random-weight Qwen3 with a byte-level BPE tokenizer whose pad token is its EOS token.
+
+    It has no trained semantics: it exists so that left padding, position_ids and last-token
+    pooling run end to end through a real decoder graph.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
+
+    eos = "<|endoftext|>"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=source.options.get("tokenizer_vocab", 1000), special_tokens=[eos],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(read_lines(REPO_ROOT / source.options["tokenizer_corpus"]), trainer)
+    eos_id = tok.token_to_id(eos)
+    # Like Qwen3-Embedding's tokenizer: EOS appended to every text, and EOS doubles as padding.
+    tok.post_processor = processors.TemplateProcessing(single=f"$A {eos}", special_tokens=[(eos, eos_id)])
+    tok.enable_padding(pad_id=eos_id, pad_token=eos, direction="left")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=eos, pad_token=eos, padding_side="left",
+        model_input_names=["input_ids", "attention_mask"],
+    )
+    fast.save_pretrained(out)
+    config = Qwen3Config(**source.options["config"], pad_token_id=eos_id, eos_token_id=eos_id, bos_token_id=eos_id)
+    if config.vocab_size < tok.get_vocab_size():
+        raise ManifestError(f"qwen3 config vocab_size {config.vocab_size} < tokenizer's {tok.get_vocab_size()}")
+    torch.manual_seed(source.options.get("seed", 0))
+    Qwen3Model(config).eval().save_pretrained(out)

@@ -1,0 +1,232 @@
+"""The embedder: texts in, unit vectors out, in the caller's order.
+
+It tokenizes every text once, sorts by token length so that each batch pads little, runs the
+session, pools, normalizes, and puts rows back in the original order. It holds no mutable
+state after construction, so one instance serves many threads (ORT's run() is thread-safe).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from runtime.errors import (
+    EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, TextTypeError,
+)
+from runtime.manifest import ModelManifest
+from runtime.normalize import l2_normalize, truncate
+from runtime.pool import pool
+from runtime.session import SessionConfig, SessionReport, create_session
+from runtime.tokenize import TextTokenizer
+
+
+@dataclass(frozen=True)
+class Usage:
+    texts: int
+    tokens: int
+    batches: int
+    duration_ms: float
+    tokenize_ms: float
+    inference_ms: float
+    pool_ms: float  # pooling + normalization
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: np.ndarray  # float32 (n, dim), unit rows
+    usage: Usage
+    token_counts: np.ndarray  # tokens per text after truncation, in input order
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    name: str
+    dimension: int
+    native_dimension: int
+    max_tokens: int
+    pooling: str
+    padding_side: str
+    providers: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    latency_ms: float
+    provider: str
+
+
+def validate_texts(texts: Sequence[str]) -> list[str]:
+    """Reject what cannot be embedded, naming the offending item."""
+    if isinstance(texts, str):
+        raise TextTypeError("encode() takes a list of texts, not one str: wrap it as [text]")
+    texts = list(texts)
+    if not texts:
+        raise EmptyBatchError("no texts to embed: pass a non-empty list of strings")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TextTypeError(f"item {i} is a {type(text).__name__}, not a str: convert it or drop it")
+        if not text.strip():
+            raise EmptyTextError(
+                f"item {i} is empty or whitespace-only ({text!r}): there is nothing to embed; "
+                "filter such texts out before calling encode()"
+            )
+    return texts
+
+
+def embedding_table_rows(onnx_path: str) -> int | None:
+    """Rows of the token-embedding table: the initializer gathered by input_ids, if any."""
+    import onnx
+
+    graph = onnx.load(onnx_path, load_external_data=False).graph
+    inits = {i.name: i for i in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Gather" and len(node.input) == 2 and node.input[1] == "input_ids":
+            table = inits.get(node.input[0])
+            if table is not None and table.dims:
+                return int(table.dims[0])
+    return None
+
+
+def plan_batches(lengths: np.ndarray, batch_size: int, max_batch_tokens: int | None = None) -> Iterator[np.ndarray]:
+    """Indices per batch, longest texts first, so each batch pads little.
+
+    With a token budget, a batch holds at most max_batch_tokens // (its longest text) texts,
+    which keeps memory flat when long and short texts mix.
+    """
+    order = np.argsort(-lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        size = batch_size
+        if max_batch_tokens:
+            size = max(1, min(size, max_batch_tokens // int(lengths[order[start]])))
+        yield order[start:start + size]
+        start += size
+
+
+class Embedder:
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        session_config: SessionConfig = SessionConfig(),
+        *,
+        dim: int | None = None,
+        batch_size: int = 32,
+        max_batch_tokens: int | None = None,
+    ):
+        self.manifest = manifest
+        self.dim = dim or manifest.dimension
+        if self.dim != manifest.dimension:
+            truncate(np.ones((1, manifest.dimension), np.float32), self.dim, manifest.matryoshka_min_dim)
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.tokenizer = TextTokenizer(
+            manifest.tokenizer_path, max_length=manifest.max_length, padding_side=manifest.padding_side
+        )
+        self.session, self.session_report = create_session(manifest.onnx_path, session_config)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self._check_graph()
+
+    @classmethod
+    def load(cls, model: str, session_config: SessionConfig = SessionConfig(), **kwargs: Any) -> "Embedder":
+        """Load by manifest name or path, building embedded default models on first use."""
+        from runtime.assets import ensure_artifacts
+        from runtime.manifest import load_manifest
+
+        manifest = load_manifest(model)
+        ensure_artifacts(manifest)
+        return cls(manifest, session_config, **kwargs)
+
+    def _check_graph(self) -> None:
+        m = self.manifest
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if m.output not in outputs:
+            raise ManifestError(
+                f"{m.path}: output {m.output!r} is not in the graph's outputs {list(outputs)}; fix 'output'"
+            )
+        width = outputs[m.output].shape[-1]
+        if isinstance(width, int) and width != m.dimension:
+            raise ManifestError(
+                f"{m.path}: dimension = {m.dimension} but the graph's {m.output!r} has {width} features; "
+                "the manifest or the model file is wrong"
+            )
+        rows = embedding_table_rows(str(m.onnx_path))
+        if rows is not None and self.tokenizer.vocab_size > rows:
+            raise ModelFileError(
+                f"{m.tokenizer_path} has {self.tokenizer.vocab_size} tokens but the model's embedding table "
+                f"has {rows} rows: the tokenizer belongs to another model; ship the model's own tokenizer.json"
+            )
+
+    def embed(self, texts: Sequence[str], batch_size: int | None = None, kind: str = "document") -> Embeddings:
+        texts = validate_texts(texts)
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        template = self.manifest.prompt(kind)
+        t0 = time.perf_counter()
+        encodings = self.tokenizer.encode([template.replace("{text}", t) for t in texts])
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        tokenize_s = time.perf_counter() - t0
+        infer_s = pool_s = 0.0
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        batches = 0
+        for idx in plan_batches(lengths, batch_size or self.batch_size, self.max_batch_tokens):
+            t1 = time.perf_counter()
+            batch = self.tokenizer.pad([encodings[i] for i in idx])
+            t2 = time.perf_counter()
+            hidden = self.session.run([self.manifest.output], batch.feeds(self.input_names))[0]
+            t3 = time.perf_counter()
+            out[idx] = self._finish(hidden, batch.attention_mask)
+            t4 = time.perf_counter()
+            tokenize_s += t2 - t1
+            infer_s += t3 - t2
+            pool_s += t4 - t3
+            batches += 1
+        usage = Usage(
+            texts=len(texts), tokens=int(lengths.sum()), batches=batches,
+            duration_ms=(time.perf_counter() - t0) * 1e3,
+            tokenize_ms=tokenize_s * 1e3, inference_ms=infer_s * 1e3, pool_ms=pool_s * 1e3,
+        )
+        return Embeddings(vectors=out, usage=usage, token_counts=lengths)
+
+    def _finish(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if hidden.ndim != 3:
+            raise ModelFileError(f"output {self.manifest.output!r} has shape {hidden.shape}; expected (batch, seq, hidden)")
+        vectors = pool(self.manifest.pooling, hidden.astype(np.float32, copy=False), mask)
+        if self.manifest.normalize:
+            vectors = l2_normalize(vectors)
+        if self.dim != vectors.shape[1]:
+            vectors = truncate(vectors, self.dim, self.manifest.matryoshka_min_dim)
+        return vectors
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None, kind: str = "document") -> np.ndarray:
+        """float32 (n, dim) unit vectors, rows in the order of `texts`."""
+        return self.embed(texts, batch_size=batch_size, kind=kind).vectors
+
+    def model_info(self) -> ModelInfo:
+        m = self.manifest
+        return ModelInfo(
+            id=m.id, name=m.name, dimension=self.dim, native_dimension=m.dimension, max_tokens=m.max_length,
+            pooling=m.pooling, padding_side=m.padding_side, providers=self.session_report.got,
+        )
+
+    def health_check(self) -> Health:
+        """Embed a probe and check it end to end; raises EmbeddingError if anything is off."""
+        start = time.perf_counter()
+        vectors = self.encode(["health check probe"])
+        latency_ms = (time.perf_counter() - start) * 1e3
+        norm = float(np.linalg.norm(vectors[0]))
+        if vectors.shape != (1, self.dim) or not np.isfinite(vectors).all() or abs(norm - 1) > 1e-3:
+            raise EmbeddingError(f"health check failed: shape {vectors.shape}, norm {norm:.6f}")
+        return Health(ok=True, latency_ms=latency_ms, provider=self.session_report.primary)
+
+    @property
+    def report(self) -> SessionReport:
+        return self.session_report

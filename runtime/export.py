@@ -1,0 +1,148 @@
+"""HF checkpoint -> ONNX with optimum-onnx, then onnx.checker, then a parity gate.
+
+optimum's own validation only warns when outputs miss its tolerance, so the gate here embeds
+real sentences with the exported graph and with the PyTorch baseline and fails the export when
+the minimum cosine is below the manifest's `export_min_cosine`.
+
+    python -m runtime.export --model qwen3-embedding-4b --checkpoint /models/Qwen3-Embedding-4B
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from runtime.errors import EmbeddingError, ExportError
+from runtime.manifest import ModelManifest, load_manifest
+
+PROBE_TEXTS = Path(__file__).resolve().parent.parent / "fixtures" / "corpora" / "probe.txt"
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_lines(path: str | Path) -> list[str]:
+    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    min_cosine: float
+    mean_cosine: float
+    texts: int
+    threshold: float
+
+    @property
+    def passed(self) -> bool:
+        return self.min_cosine >= self.threshold
+
+
+def onnx_export(checkpoint: str | Path, out_dir: str | Path, *, opset: int = 18) -> Path:
+    """Export a feature-extraction graph (outputs last_hidden_state; pooling is the runtime's job)."""
+    import onnx
+    from optimum.exporters.onnx import main_export
+
+    out_dir = Path(out_dir)
+    # library_name="transformers": a sentence-transformers checkpoint would otherwise be exported
+    # with its pooling baked in, hiding the pooling this suite must check.
+    main_export(
+        str(checkpoint), out_dir, task="feature-extraction", opset=opset, library_name="transformers",
+        do_validation=False, local_files_only=True,
+    )
+    model = out_dir / "model.onnx"
+    onnx.checker.check_model(str(model))  # by path: works for graphs with external data (> 2 GB)
+    return model
+
+
+def parity_check(manifest: ModelManifest, checkpoint: str | Path, texts: list[str]) -> ParityResult:
+    """Min/mean cosine between the ONNX runtime and the PyTorch baseline, documents and queries."""
+    from runtime.embedder import Embedder
+    from runtime.reference import Reference
+
+    embedder = Embedder(manifest)
+    reference = Reference(manifest, checkpoint)
+    cosines = []
+    for kind in ("document", "query"):
+        ours, theirs = embedder.encode(texts, batch_size=8, kind=kind), reference.encode(texts, kind=kind)
+        cosines.append(np.sum(ours * theirs, axis=1))
+    cos = np.concatenate(cosines)
+    return ParityResult(float(cos.min()), float(cos.mean()), len(texts), manifest.export_min_cosine)
+
+
+def export_and_gate(
+    manifest: ModelManifest, checkpoint: str | Path, out_dir: str | Path, *, opset: int = 18,
+    probe: str | Path = PROBE_TEXTS, progress=None,
+) -> ParityResult:
+    """Export into out_dir, write artifact.json, and raise ExportError if the gate fails."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    out_dir = Path(out_dir)
+    own = progress is None
+    progress = progress or Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                                    transient=True, disable=not sys.stderr.isatty())
+    try:
+        if own:
+            progress.start()
+        step = progress.add_task(f"exporting {manifest.id} to ONNX (opset {opset})", total=None)
+        model = onnx_export(checkpoint, out_dir, opset=opset)
+        progress.update(step, description=f"parity gate for {manifest.id} vs PyTorch fp32")
+        exported = replace(manifest, artifact_dir=out_dir)
+        result = parity_check(exported, checkpoint, read_lines(probe))
+        progress.remove_task(step)
+    finally:
+        if own:
+            progress.stop()
+    (out_dir / "artifact.json").write_text(json.dumps({
+        "model": manifest.id, "checkpoint": str(checkpoint), "opset": opset,
+        "onnx_sha256": sha256_file(model), "parity": result.__dict__,
+    }, indent=2))
+    if not result.passed:
+        raise ExportError(
+            f"{manifest.id}: ONNX vs PyTorch minimum cosine {result.min_cosine:.6f} is below the gate "
+            f"{result.threshold} on {result.texts} probe texts; the export is not faithful (check opset, "
+            "precision, and that the graph takes attention_mask and position_ids)"
+        )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="manifest name or path")
+    parser.add_argument("--checkpoint", help="HF checkpoint dir or hub id (default: the manifest's [source])")
+    parser.add_argument("--out", help="output dir (default: the manifest's artifact dir)")
+    parser.add_argument("--opset", type=int, default=18)
+    args = parser.parse_args(argv)
+    try:
+        manifest = load_manifest(args.model)
+        if args.checkpoint is None:
+            from runtime.assets import ensure_artifacts
+
+            ensure_artifacts(manifest, rebuild=True)
+            print(f"exported {manifest.id} to {manifest.artifact_dir}")
+            return 0
+        out = Path(args.out) if args.out else manifest.artifact_dir
+        result = export_and_gate(manifest, args.checkpoint, out, opset=args.opset)
+        src = Path(args.checkpoint) / "tokenizer.json"
+        if src.is_file() and not (out / "tokenizer.json").exists():
+            shutil.copy2(src, out / "tokenizer.json")
+    except EmbeddingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"exported {manifest.id} to {out}: min cosine {result.min_cosine:.6f} (gate {result.threshold})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

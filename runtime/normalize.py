@@ -1,0 +1,31 @@
+"""L2 normalization and Matryoshka (MRL) truncation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.errors import DegenerateOutputError
+
+EPS = 1e-12
+
+
+def l2_normalize(vectors: np.ndarray, eps: float = EPS) -> np.ndarray:
+    """Scale rows to unit length. A zero or non-finite row is an error, never a zero vector."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < eps)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise DegenerateOutputError(
+            f"the model produced zero or non-finite vectors for rows {rows}: "
+            "check the export (precision overflow in fp16 is a common cause)"
+        )
+    return vectors / norms
+
+
+def truncate(vectors: np.ndarray, dim: int, min_dim: int | None = None) -> np.ndarray:
+    """Keep the first `dim` components (Matryoshka), then re-normalize."""
+    native = vectors.shape[1]
+    low = min_dim or 1
+    if not low <= dim <= native:
+        raise ValueError(f"Matryoshka dim {dim} is outside {low}..{native} for this model")
+    return l2_normalize(np.ascontiguousarray(vectors[:, :dim])) if dim < native else vectors

@@ -1,0 +1,91 @@
+"""A fresh process that creates a session, serves a batch, and reports start-up and memory.
+
+Run in a subprocess so that neither in-memory caches nor the test runner's own memory (torch,
+pytest) flatter or spoil the figures:
+
+    python -m runtime.probe --model all-minilm-l6-v2 --provider cpu --batch 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+from runtime.errors import EmbeddingError
+
+
+def peak_rss_mib() -> float:
+    """VmHWM: the process's peak resident set."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def gpu_memory_mib(pid: int) -> float | None:
+    """This process's GPU memory through NVML, or None where NVML sees no GPU.
+
+    On Jetson (unified memory) NVML may not list per-process usage; read it with jtop there.
+    """
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return None
+    try:
+        used = 0
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+                if proc.pid == pid and proc.usedGpuMemory:
+                    used += proc.usedGpuMemory
+        return used / 2**20
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--provider", default="cpu")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--words", type=int, default=40)
+    parser.add_argument("--trt-cache", help="TensorRT engine/timing cache dir")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    from runtime.embedder import Embedder
+    from runtime.manifest import load_manifest
+    from runtime.session import SessionConfig, TensorRTOptions
+
+    try:
+        trt = TensorRTOptions(engine_cache_path=args.trt_cache, timing_cache_path=args.trt_cache)
+        embedder = Embedder(load_manifest(args.model), SessionConfig(providers=(args.provider,), tensorrt=trt))
+        texts = [f"probe text number {i} " + "word " * args.words for i in range(args.batch)]
+        t1 = time.perf_counter()
+        embedder.encode(texts, batch_size=args.batch)
+        first_s = time.perf_counter() - t1
+    except EmbeddingError as exc:
+        print(json.dumps({"error": str(exc)}))
+        return 2
+    print(json.dumps({
+        "import_and_create_s": t1 - t0 - 0.0,
+        "create_s": embedder.report.create_s,
+        "first_batch_s": first_s,
+        "peak_rss_mib": peak_rss_mib(),
+        "gpu_memory_mib": gpu_memory_mib(os.getpid()),
+        "providers": embedder.report.got,
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
