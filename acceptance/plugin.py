@@ -17,7 +17,7 @@ import pytest
 
 from acceptance.environment import describe_environment
 from acceptance.profile import Criterion, Profile, ProfileError, load_profile
-from acceptance.verdict import TestOutcome, Verdict, build_verdict, print_verdict
+from acceptance.verdict import Outcome, Verdict, build_verdict, print_verdict
 
 PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "coreml", "cpu")
 ACCEPTANCE_DIR = Path(__file__).resolve().parent
@@ -172,7 +172,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     config = _config_holder["config"]
     if config is None or _is_worker(config):
         return
-    outcomes: dict[str, TestOutcome] = config._signoff_outcomes
+    outcomes: dict[str, Outcome] = config._signoff_outcomes
     current = outcomes.get(report.nodeid)
     measured = props.get("criterion_measured") or {}
     reason = _reason(report, props)
@@ -186,7 +186,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         return
     if current is not None and current.outcome in ("error", "failed") and outcome == "passed":
         return
-    outcomes[report.nodeid] = TestOutcome(
+    outcomes[report.nodeid] = Outcome(
         nodeid=report.nodeid, criterion=criterion_id, outcome=outcome,
         measured=measured.get("value", current.measured if current else None),
         details=measured.get("details", {}), reason=reason,

@@ -18,7 +18,7 @@ SIGNED_OFF, NOT_SIGNED_OFF = "signed-off", "not-signed-off"
 
 
 @dataclass
-class TestOutcome:
+class Outcome:
     nodeid: str
     criterion: str
     outcome: str  # passed | failed | skipped | error
@@ -43,7 +43,7 @@ class CriterionResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def evaluate(criterion: Criterion, outcomes: list[TestOutcome]) -> CriterionResult:
+def evaluate(criterion: Criterion, outcomes: list[Outcome]) -> CriterionResult:
     result = CriterionResult(
         id=criterion.id, title=criterion.title, prd_ref=criterion.prd_ref, target=criterion.target,
         comparator=criterion.comparator, unit=criterion.unit, required=criterion.required, status="not-run",
@@ -97,7 +97,7 @@ class Verdict:
 
 
 def build_verdict(
-    profile: Profile, outcomes: list[TestOutcome], model: dict[str, Any], environment: dict[str, Any]
+    profile: Profile, outcomes: list[Outcome], model: dict[str, Any], environment: dict[str, Any]
 ) -> Verdict:
     results = [evaluate(c, [o for o in outcomes if o.criterion == c.id]) for c in profile.criteria.values()]
     ok = all(r.status == "pass" for r in results if r.required) and any(r.required for r in results)

@@ -1,0 +1,45 @@
+"""Shared fixtures for the project's own tests: the two embedded models, built once per run."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.assets import ensure_artifacts
+from runtime.embedder import Embedder
+from runtime.manifest import load_manifest
+
+SENTENCES = [
+    "The cat sits on the mat.",
+    "Hi.",
+    "Machine learning is a subset of artificial intelligence, and it keeps growing every single year.",
+    "机器学习是人工智能的一个分支。",
+    "To reset the router, hold the button on the back for ten seconds until the light blinks orange.",
+    "What is the capital of France?",
+]
+
+
+@pytest.fixture(scope="session", params=["all-minilm-l6-v2", "qwen3-tiny"])
+def model_name(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def built_manifest(model_name):
+    manifest = load_manifest(model_name)
+    ensure_artifacts(manifest)
+    return manifest
+
+
+@pytest.fixture(scope="session")
+def model(built_manifest) -> Embedder:
+    return Embedder(built_manifest)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Embedder:
+    return Embedder.load("all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def qwen_tiny() -> Embedder:
+    return Embedder.load("qwen3-tiny")

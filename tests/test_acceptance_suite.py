@@ -1,0 +1,68 @@
+"""The acceptance suite itself, run as an engineer would: slices, profiles, xdist."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_suite(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+    reports = tmp_path / "reports"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "acceptance", "-p", "no:cacheprovider", "--reports-dir", str(reports), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    signoff = reports / "signoff.json"
+    return done, json.loads(signoff.read_text()) if signoff.exists() else None
+
+
+def statuses(signoff: dict) -> dict[str, str]:
+    return {c["id"]: c["status"] for c in signoff["criteria"]}
+
+
+def test_integration_slice_collects_exactly_twelve(tmp_path):
+    done, _ = run_suite(tmp_path, "--collect-only", "-q", "-m", "integration")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sum(line.startswith("acceptance/") for line in done.stdout.splitlines()) == 12
+
+
+def test_a_slice_is_not_a_sign_off(tmp_path):
+    done, signoff = run_suite(tmp_path, "-m", "integration", "--require-signoff")
+    assert done.returncode == 1, "a slice passed but must not sign off"
+    status = statuses(signoff)
+    assert status["integration.tests_passing"] == "pass"
+    assert status["latency.p95_ms.batch_1"] == "not-run"
+    assert signoff["verdict"] == "not-signed-off"
+    assert "NOT SIGNED OFF" in done.stdout
+
+
+def test_thor_profile_on_a_cpu_machine_skips_gpu_criteria_and_does_not_sign_off(tmp_path):
+    done, signoff = run_suite(tmp_path, "--accept-profile", "thor-week2", "-m", "resources")
+    assert done.returncode == 0, done.stdout[-2000:]
+    by_id = {c["id"]: c for c in signoff["criteria"]}
+    for gpu_criterion in ("resources.gpu_memory_mb", "tensorrt.engine_build_s", "tensorrt.engine_load_s"):
+        assert by_id[gpu_criterion]["status"] == "skipped" and by_id[gpu_criterion]["reason"]
+    assert by_id["resources.cpu_memory_mb"]["status"] == "pass"
+    assert signoff["verdict"] == "not-signed-off"
+    assert signoff["environment"]["providers_used"] == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize("model", ["qwen3-tiny"])
+def test_random_weight_model_skips_semantics_with_a_reason(tmp_path, model):
+    _, signoff = run_suite(tmp_path, "--model", model, "-m", "quality")
+    crit = {c["id"]: c for c in signoff["criteria"]}["quality.semantic_pass_rate"]
+    assert crit["status"] == "skipped" and "random weights" in crit["reason"]
+
+
+def test_xdist_gives_the_same_verdict_as_a_serial_run(tmp_path):
+    _, serial = run_suite(tmp_path / "serial", "-m", "quality or parity or norm")
+    _, parallel = run_suite(tmp_path / "xdist", "-m", "quality or parity or norm", "-n", "2")
+    assert statuses(serial) == statuses(parallel)
+    assert statuses(parallel)["parity.min_cosine"] == "pass"
+    assert statuses(parallel)["integration.tests_passing"] == "not-run"
