@@ -218,7 +218,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     verdict = _build(config)
     config._signoff_verdict = verdict
-    verdict.write(Path(config.getoption("--reports-dir")) / "signoff.json")
+    reports = Path(config.getoption("--reports-dir"))
+    from acceptance.plots import draw_all
+
+    verdict.measurements["plots"] = [str(p) for p in draw_all(verdict.as_dict(), reports / "plots")]
+    verdict.write(reports / "signoff.json")
     if config.getoption("--require-signoff") and not verdict.signed_off and session.exitstatus == 0:
         session.exitstatus = 1
 
@@ -237,7 +241,11 @@ def _build(config: pytest.Config) -> Verdict:
         "padding_side": manifest.padding_side, "max_length": manifest.max_length,
         "onnx": str(manifest.onnx_path), "onnx_sha256": _onnx_sha256(manifest),
     }
-    return build_verdict(config._signoff_profile, list(config._signoff_outcomes.values()), model, environment)
+    verdict = build_verdict(config._signoff_profile, list(config._signoff_outcomes.values()), model, environment)
+    grid = config._signoff_run_dir / "latency-grid.json"
+    if grid.is_file():
+        verdict.measurements["latency_cells"] = json.loads(grid.read_text())
+    return verdict
 
 
 def _onnx_sha256(manifest) -> str | None:

@@ -1,33 +1,73 @@
-"""Latency percentiles per batch size and throughput with 1 and 4 threads."""
+"""Latency percentiles per batch size and text length, and throughput with 1 and 4 threads.
+
+The whole grid (batch sizes x text lengths from the profile) is measured once per module; the
+criterion cells (the PRD's batch sizes at the profile's query length) always get the samples a P95
+needs, the other cells are informational and may stop early with their P95 flagged INVALID.
+Under pytest-xdist the performance tests stay on one worker (xdist_group) so they don't share cores
+with each other; use --dist loadgroup.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
+from dataclasses import replace
+
 import pytest
 
-from acceptance.workload import measure_latency, measure_throughput
+from acceptance.workload import LatencyCell, measure_latency, measure_throughput
 
-LATENCY_BATCHES = (1, 8, 32)
+CRITERION_BATCHES = (1, 8, 32)
+pytestmark = [pytest.mark.xdist_group("performance"), pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def latency_grid(embedder, profile, pytestconfig) -> dict[tuple[int, int], LatencyCell]:
+    min_samples = profile.setting("min_samples")
+    query_tokens = profile.setting("latency_text_tokens")
+    cells: dict[tuple[int, int], LatencyCell] = {}
+    raw_rows = []
+    for batch_size in profile.setting("grid_batch_sizes"):
+        for tokens in sorted(set(profile.setting("grid_text_tokens")) | {query_tokens}):
+            effective = min(tokens, embedder.manifest.max_length)
+            if (batch_size, effective) in cells:  # past max_length the model sees the same input
+                cells[(batch_size, tokens)] = replace(cells[(batch_size, effective)], text_tokens=tokens)
+                continue
+            criterion_cell = batch_size in CRITERION_BATCHES and tokens == query_tokens
+            cell, samples = measure_latency(
+                embedder, batch_size=batch_size, text_tokens=tokens, min_samples=min_samples,
+                warmup=profile.setting("warmup_queries" if criterion_cell else "grid_warmup_queries"),
+                min_duration_s=profile.setting("min_duration_s"),
+                max_duration_s=None if criterion_cell else profile.setting("grid_cell_max_s"),
+                seed=batch_size * 1000 + tokens,
+            )
+            cells[(batch_size, tokens)] = cell
+            raw_rows += [(batch_size, tokens, i, f"{ms:.4f}") for i, ms in enumerate(samples)]
+    reports = pytestconfig._signoff_run_dir.parent
+    reports.mkdir(parents=True, exist_ok=True)
+    with open(reports / "latency_raw.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["batch_size", "text_tokens", "sample", "latency_ms"])
+        writer.writerows(raw_rows)
+    pytestconfig._signoff_run_dir.mkdir(parents=True, exist_ok=True)
+    (pytestconfig._signoff_run_dir / "latency-grid.json").write_text(json.dumps([c.as_dict() for c in cells.values()]))
+    return cells
 
 
 @pytest.mark.latency
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "batch_size",
-    [pytest.param(b, marks=pytest.mark.criterion(f"latency.p95_ms.batch_{b}"), id=f"batch_{b}") for b in LATENCY_BATCHES],
+    [pytest.param(b, marks=pytest.mark.criterion(f"latency.p95_ms.batch_{b}"), id=f"batch_{b}")
+     for b in CRITERION_BATCHES],
 )
-def test_latency_p95(embedder, profile, criterion, batch_size):
-    min_samples = profile.setting("min_samples")
-    cell, _ = measure_latency(
-        embedder, batch_size=batch_size, text_tokens=profile.setting("latency_text_tokens"),
-        samples=min_samples["p95"], warmup=profile.setting("warmup_queries"),
-        min_duration_s=profile.setting("min_duration_s"), min_samples=min_samples,
-    )
-    assert cell.valid_p95, f"INVALID: {cell.samples} samples, a P95 needs {min_samples['p95']}"
+def test_latency_p95(latency_grid, profile, criterion, batch_size):
+    cell = latency_grid[(batch_size, profile.setting("latency_text_tokens"))]
+    min_p95 = profile.setting("min_samples")["p95"]
+    assert cell.valid_p95, f"INVALID: {cell.samples} samples; a P95 needs at least {min_p95}"
     criterion.check(cell.p95_ms, **cell.as_dict())
 
 
 @pytest.mark.throughput
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "threads",
     [pytest.param(t, marks=pytest.mark.criterion(f"throughput.qps.threads_{t}"), id=f"threads_{t}") for t in (1, 4)],
@@ -37,4 +77,4 @@ def test_throughput(embedder, profile, criterion, threads):
         embedder, threads=threads, duration_s=profile.setting("throughput_duration_s"),
         text_tokens=profile.setting("latency_text_tokens"),
     )
-    criterion.check(qps, threads=threads)
+    criterion.check(qps, threads=threads, duration_s=profile.setting("throughput_duration_s"))

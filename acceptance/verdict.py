@@ -83,6 +83,7 @@ class Verdict:
     model: dict[str, Any]
     environment: dict[str, Any]
     criteria: list[CriterionResult]
+    measurements: dict[str, Any] = field(default_factory=dict)  # run-level figures beyond the criteria
 
     @property
     def signed_off(self) -> bool:

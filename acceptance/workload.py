@@ -56,7 +56,8 @@ def percentile(samples: np.ndarray, q: float) -> float:
 @dataclass(frozen=True)
 class LatencyCell:
     batch_size: int
-    text_tokens: int
+    text_tokens: int  # asked for
+    effective_tokens: int  # after truncation to the model's max_length
     samples: int
     duration_s: float
     p50_ms: float
@@ -74,15 +75,27 @@ class LatencyCell:
 
 
 def measure_latency(
-    embedder: Embedder, *, batch_size: int, text_tokens: int, samples: int, warmup: int,
-    min_duration_s: float, min_samples: dict[str, int], seed: int = 0,
+    embedder: Embedder, *, batch_size: int, text_tokens: int, min_samples: dict[str, int], warmup: int,
+    min_duration_s: float, max_duration_s: float | None = None, seed: int = 0,
 ) -> tuple[LatencyCell, np.ndarray]:
+    """Query latencies for one (batch size, text length) cell.
+
+    Runs until the cell has the samples a P95 needs and min_duration_s has passed. With
+    max_duration_s (informational grid cells), it may stop earlier, after the samples a P50 needs;
+    such a cell's P95 is then flagged invalid rather than reported as if it meant something.
+    """
     factory = TextFactory(embedder, seed=seed)
     for _ in range(warmup):
         embedder.embed(factory.batch(batch_size, text_tokens), batch_size=batch_size)
     latencies, phases = [], []
     start = time.perf_counter()
-    while len(latencies) < samples or time.perf_counter() - start < min_duration_s:
+    while True:
+        elapsed = time.perf_counter() - start
+        n = len(latencies)
+        if n >= min_samples["p95"] and elapsed >= min_duration_s:
+            break
+        if max_duration_s is not None and elapsed >= max_duration_s and n >= min_samples["p50"]:
+            break
         texts = factory.batch(batch_size, text_tokens)  # made outside the timed region
         t0 = time.perf_counter()
         usage = embedder.embed(texts, batch_size=batch_size).usage
@@ -90,7 +103,9 @@ def measure_latency(
         phases.append((usage.tokenize_ms, usage.inference_ms, usage.pool_ms))
     arr, ph = np.asarray(latencies), np.asarray(phases)
     cell = LatencyCell(
-        batch_size=batch_size, text_tokens=text_tokens, samples=len(arr), duration_s=time.perf_counter() - start,
+        batch_size=batch_size, text_tokens=text_tokens,
+        effective_tokens=min(text_tokens, embedder.manifest.max_length), samples=len(arr),
+        duration_s=time.perf_counter() - start,
         p50_ms=percentile(arr, 50), p95_ms=percentile(arr, 95), p99_ms=percentile(arr, 99), max_ms=float(arr.max()),
         mean_tokenize_ms=float(ph[:, 0].mean()), mean_inference_ms=float(ph[:, 1].mean()),
         mean_pool_ms=float(ph[:, 2].mean()),
