@@ -8,6 +8,7 @@ pytest workers never see a half-written model.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from runtime.manifest import ModelManifest, Source
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def checkpoint_dir(manifest: ModelManifest) -> Path | str:
+def checkpoint_dir(manifest: ModelManifest, *, rebuild: bool = False) -> Path | str:
     """Where the HF checkpoint behind a manifest lives, building it if the source says how."""
     source = _source(manifest)
     if source.kind == "python-package":
@@ -34,6 +35,8 @@ def checkpoint_dir(manifest: ModelManifest) -> Path | str:
         return path
     if source.kind == "random-qwen3":
         path = manifest.artifact_dir.parent / f"{manifest.id}-checkpoint"
+        if rebuild and path.exists():
+            shutil.rmtree(path)
         if not (path / "config.json").is_file():
             _locked(path, lambda tmp: build_random_qwen3(source, tmp))
         return path
@@ -79,13 +82,33 @@ def _locked(target: Path, build) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _recipe(manifest: ModelManifest) -> dict:
+    """What the artifacts were built from: a change to it makes cached artifacts stale."""
+    source = manifest.source
+    return {"kind": source.kind, **source.options} if source else {}
+
+
+def _stale(directory: Path, manifest: ModelManifest) -> bool:
+    record = directory / "artifact.json"
+    return manifest.source is not None and record.is_file() and \
+        json.loads(record.read_text()).get("recipe") != _recipe(manifest)
+
+
 def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
+    """Build model.onnx + tokenizer.json if missing, or rebuild if the manifest's [source] changed."""
+    rebuild = rebuild or _stale(manifest.artifact_dir, manifest)
     if not rebuild and manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file():
         return
-    checkpoint = checkpoint_dir(manifest)
+    checkpoint = checkpoint_dir(manifest, rebuild=rebuild)
     if rebuild and manifest.artifact_dir.exists():
         shutil.rmtree(manifest.artifact_dir)
-    _locked(manifest.artifact_dir, lambda tmp: export_and_gate(manifest, checkpoint, tmp))
+
+    def build(tmp: Path) -> None:
+        export_and_gate(manifest, checkpoint, tmp)
+        record = tmp / "artifact.json"
+        record.write_text(json.dumps(json.loads(record.read_text()) | {"recipe": _recipe(manifest)}, indent=2))
+
+    _locked(manifest.artifact_dir, build)
 
 
 def build_random_qwen3(source: Source, out: Path) -> None:
@@ -116,7 +139,9 @@ def build_random_qwen3(source: Source, out: Path) -> None:
         model_input_names=["input_ids", "attention_mask"],
     )
     fast.save_pretrained(out)
-    config = Qwen3Config(**source.options["config"], pad_token_id=eos_id, eos_token_id=eos_id, bos_token_id=eos_id)
+    # pad_token_id stays unset: it would make the EOS embedding row an all-zero padding_idx row, which a
+    # trained Qwen3 does not have (its EOS embedding is what last-token pooling reads).
+    config = Qwen3Config(**source.options["config"], eos_token_id=eos_id, bos_token_id=eos_id)
     if config.vocab_size < tok.get_vocab_size():
         raise ManifestError(f"qwen3 config vocab_size {config.vocab_size} < tokenizer's {tok.get_vocab_size()}")
     torch.manual_seed(source.options.get("seed", 0))

@@ -4,13 +4,27 @@ numpy runtime (torch pooling, the HF tokenizer) so that agreement between the tw
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from runtime.manifest import ModelManifest
+
+
+def checkpoint_fingerprint(checkpoint: str | Path) -> str:
+    """sha256 over the checkpoint's weight files (names and contents)."""
+    from runtime.export import sha256_file
+
+    files = sorted(p for p in Path(checkpoint).glob("*") if p.suffix in (".safetensors", ".bin"))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + sha256_file(path).encode())
+    return digest.hexdigest()
 
 
 class Reference:
@@ -20,7 +34,11 @@ class Reference:
 
         self.manifest = manifest
         self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), trust_remote_code=trust_remote_code)
+        self.fingerprint = checkpoint_fingerprint(checkpoint) if Path(str(checkpoint)).is_dir() else str(checkpoint)
+        # split_special_tokens: like the runtime, a literal special-token string in user text stays text.
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            str(checkpoint), trust_remote_code=trust_remote_code, split_special_tokens=True
+        )
         self.tokenizer.padding_side = manifest.padding_side
         self.model = AutoModel.from_pretrained(
             str(checkpoint), dtype=torch.float32, trust_remote_code=trust_remote_code
@@ -41,6 +59,25 @@ class Reference:
         if bool(mask[:, -1].all()):
             return hidden[:, -1]
         return hidden[rows, mask.sum(dim=1) - 1]
+
+    def encode_cached(self, texts: Sequence[str], kind: str = "document") -> np.ndarray:
+        """encode(), cached on disk by (weights sha256, manifest settings, texts hash): the baseline is
+        computed once per model and text set, not once per run."""
+        from runtime.manifest import cache_root
+
+        m = self.manifest
+        key = hashlib.sha256(json.dumps(
+            [self.fingerprint, m.pooling, m.padding_side, m.max_length, m.prompt(kind), m.normalize, list(texts)]
+        ).encode()).hexdigest()[:32]
+        path = cache_root() / "baselines" / f"{m.id}-{key}.npy"
+        if path.is_file():
+            return np.load(path)
+        vectors = self.encode(texts, kind=kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, vectors)
+        os.replace(tmp, path)
+        return vectors
 
     def encode(self, texts: Sequence[str], kind: str = "document", batch_size: int = 16) -> np.ndarray:
         torch = self.torch

@@ -62,6 +62,9 @@ class TextTokenizer:
         self.pad_id = pad_id if pad_id is not None else (padding or {}).get("pad_id", 0)
         self._tok.no_padding()
         self._tok.enable_truncation(max_length)
+        # User text is text: a literal "<|endoftext|>" inside a document must not become the EOS
+        # token (it would end or empty the text). The template's own special tokens are unaffected.
+        self._tok.encode_special_tokens = True
         self.max_length = max_length
         self.padding_side = padding_side
         self.path = path

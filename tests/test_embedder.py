@@ -155,3 +155,13 @@ def test_model_info_and_health(model):
         model.manifest.name, model.manifest.dimension, model.manifest.max_length, model.manifest.pooling)
     assert info.providers == ["CPUExecutionProvider"]
     assert model.health_check().ok
+
+
+def test_special_token_literal_in_user_text_stays_text(qwen_tiny):
+    """Found by the edge suite: '<|endoftext|>' typed by a user used to become EOS tokens only."""
+    ids = qwen_tiny.tokenizer.encode(["<|endoftext|>"])[0].ids
+    assert len(ids) > 2, "the literal was parsed as the special token"
+    vectors = qwen_tiny.encode(["<|endoftext|>", "a document that mentions <|endoftext|> in passing"])
+    assert np.isfinite(vectors).all()
+    reference = Reference(qwen_tiny.manifest, checkpoint_dir(qwen_tiny.manifest))
+    assert cosines(vectors, reference.encode(["<|endoftext|>", "a document that mentions <|endoftext|> in passing"])).min() >= 0.9999
