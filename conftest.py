@@ -12,5 +12,9 @@ settings.register_profile(
     "ci", derandomize=True, max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,
 )
+# meta: the mutant runs in tests/test_mutants.py, a dozen suites in one CI job.
+settings.register_profile(
+    "meta", derandomize=True, max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+)
 settings.register_profile("dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -31,6 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--strict-provider", action="store_true", help="fail instead of falling back to another provider")
     group.addoption("--reports-dir", default="reports", help="where signoff.json and other reports go")
     group.addoption("--require-signoff", action="store_true", help="exit non-zero unless the verdict is SIGNED OFF")
+    group.addoption("--inject-fault", default=None, metavar="FAULT",
+                    help="run against a deliberately broken deployment (acceptance/faults.py): proves criteria can fail")
+    group.addoption("--intra-op-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -73,7 +76,8 @@ def session_config(pytestconfig: pytest.Config):
     from runtime.session import SessionConfig
 
     return SessionConfig(
-        providers=(pytestconfig.getoption("--provider"),), strict=pytestconfig.getoption("--strict-provider")
+        providers=(pytestconfig.getoption("--provider"),), strict=pytestconfig.getoption("--strict-provider"),
+        intra_op_threads=pytestconfig.getoption("--intra-op-threads"),
     )
 
 
@@ -83,8 +87,10 @@ def embedder(manifest, session_config, pytestconfig: pytest.Config):
     from runtime.assets import ensure_artifacts
     from runtime.embedder import Embedder
 
+    from acceptance.faults import inject
+
     ensure_artifacts(manifest)
-    emb = Embedder(manifest, session_config)
+    emb = inject(Embedder(manifest, session_config), pytestconfig.getoption("--inject-fault"))
     run_dir: Path = pytestconfig._signoff_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
@@ -94,11 +100,13 @@ def embedder(manifest, session_config, pytestconfig: pytest.Config):
 
 @pytest.fixture(scope="session")
 def reference(manifest):
-    """The HuggingFace PyTorch fp32 baseline for the same model."""
+    """The HuggingFace PyTorch fp32 baseline of the original model (the manifest's `baseline`)."""
     from runtime.assets import checkpoint_dir
+    from runtime.manifest import baseline_manifest
     from runtime.reference import Reference
 
-    return Reference(manifest, checkpoint_dir(manifest))
+    base = baseline_manifest(manifest)
+    return Reference(base, checkpoint_dir(base))
 
 
 @pytest.fixture(scope="session")
@@ -234,6 +242,7 @@ def _build(config: pytest.Config) -> Verdict:
     sessions = [json.loads(p.read_text()) for p in sorted(config._signoff_run_dir.glob("session-*.json"))]
     environment = describe_environment(sessions) | {
         "provider_requested": config.getoption("--provider"),
+        "injected_fault": config.getoption("--inject-fault"),
         "strict_provider": config.getoption("--strict-provider"),
     }
     model = {

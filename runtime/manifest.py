@@ -63,6 +63,9 @@ class ModelManifest:
     onnx_sha256: str | None = None
     export_min_cosine: float = 0.9999  # the export parity gate's tolerance
     source: Source | None = None
+    # The manifest (name or path) of the original model this deployment must match; None: itself.
+    # A re-export or quantization of a model points here so parity is judged against the true baseline.
+    baseline: str | None = None
     path: Path | None = None  # the TOML file it came from
 
     @property
@@ -138,8 +141,19 @@ def parse_manifest(data: dict[str, Any], where: Path) -> ModelManifest:
         onnx_sha256=files.get("onnx_sha256"),
         export_min_cosine=data.get("export_min_cosine", 0.9999),
         source=_parse_source(source, where) if source else None,
+        baseline=data.get("baseline"),
         path=where,
     )
+
+
+def baseline_manifest(manifest: ModelManifest) -> ModelManifest:
+    """The manifest whose PyTorch checkpoint, pooling, padding and prompts define the right answer."""
+    if manifest.baseline is None:
+        return manifest
+    target = Path(manifest.baseline)
+    if not target.is_absolute() and target.suffix == ".toml" and manifest.path is not None:
+        target = manifest.path.parent / target
+    return load_manifest(target if target.suffix == ".toml" else manifest.baseline)
 
 
 def load_manifest(name_or_path: str | os.PathLike[str]) -> ModelManifest:

@@ -29,24 +29,31 @@ def checkpoint_fingerprint(checkpoint: str | Path) -> str:
 
 class Reference:
     def __init__(self, manifest: ModelManifest, checkpoint: str | Path, *, trust_remote_code: bool = False):
-        import torch
-        from transformers import AutoModel, AutoTokenizer
-
         self.manifest = manifest
-        self.torch = torch
-        self.fingerprint = checkpoint_fingerprint(checkpoint) if Path(str(checkpoint)).is_dir() else str(checkpoint)
-        # split_special_tokens: like the runtime, a literal special-token string in user text stays text.
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            str(checkpoint), trust_remote_code=trust_remote_code, split_special_tokens=True
-        )
-        self.tokenizer.padding_side = manifest.padding_side
-        self.model = AutoModel.from_pretrained(
-            str(checkpoint), dtype=torch.float32, trust_remote_code=trust_remote_code
-        ).eval()
-        self._accepts = set(inspect.signature(self.model.forward).parameters)
+        self.checkpoint = str(checkpoint)
+        self.trust_remote_code = trust_remote_code
+        self.fingerprint = checkpoint_fingerprint(checkpoint) if Path(self.checkpoint).is_dir() else self.checkpoint
+        self._loaded = None  # torch, tokenizer, model: loaded on the first cache miss only
+
+    def _load(self):
+        if self._loaded is None:
+            import torch
+            from transformers import AutoModel, AutoTokenizer
+
+            # split_special_tokens: like the runtime, a literal special-token string in user text stays text.
+            tokenizer = AutoTokenizer.from_pretrained(
+                self.checkpoint, trust_remote_code=self.trust_remote_code, split_special_tokens=True
+            )
+            tokenizer.padding_side = self.manifest.padding_side
+            model = AutoModel.from_pretrained(
+                self.checkpoint, dtype=torch.float32, trust_remote_code=self.trust_remote_code
+            ).eval()
+            self._accepts = set(inspect.signature(model.forward).parameters)
+            self._loaded = (torch, tokenizer, model)
+        return self._loaded
 
     def _pool(self, hidden, mask):
-        torch = self.torch
+        torch = self._load()[0]
         strategy = self.manifest.pooling
         if strategy == "mean":
             m = mask.unsqueeze(-1).to(hidden.dtype)
@@ -80,17 +87,17 @@ class Reference:
         return vectors
 
     def encode(self, texts: Sequence[str], kind: str = "document", batch_size: int = 16) -> np.ndarray:
-        torch = self.torch
+        torch, tokenizer, model = self._load()
         template = self.manifest.prompt(kind)
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 chunk = [template.replace("{text}", t) for t in texts[i:i + batch_size]]
-                enc = self.tokenizer(
+                enc = tokenizer(
                     chunk, padding=True, truncation=True, max_length=self.manifest.max_length, return_tensors="pt"
                 )
                 feeds = {k: v for k, v in enc.items() if k in self._accepts}
-                hidden = self.model(**feeds).last_hidden_state
+                hidden = model(**feeds).last_hidden_state
                 vectors = self._pool(hidden, enc["attention_mask"])
                 if self.manifest.normalize:
                     vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
