@@ -4,12 +4,15 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 PROFILE ?= cpu-default
 MODEL ?= all-minilm-l6-v2
 PROVIDER ?= cpu
+# A second precision of the model, judged by the same quality criteria and shown beside it in signoff.md.
+PRECISION_MODEL ?= $(if $(filter all-minilm-l6-v2,$(MODEL)),all-minilm-l6-v2-fp16,)
 REPORTS ?= reports
 
-.PHONY: venv signoff test bench clean
+.PHONY: venv signoff test bench clean report browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,16 +20,37 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[cpu,export,dev]"
 	touch $(STAMP)
 
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
+
 venv: $(STAMP)
 
 ## The main job: the acceptance suite on the embedded default model; exits non-zero unless signed off.
 signoff: $(STAMP)
 	$(BIN)/python -m pytest acceptance --accept-profile $(PROFILE) --model $(MODEL) --provider $(PROVIDER) \
-		--reports-dir $(REPORTS) --require-signoff $(PYTEST_ARGS)
+		--reports-dir $(REPORTS) --require-signoff $(PYTEST_ARGS); status=$$?; \
+	if [ -n "$(PRECISION_MODEL)" ]; then \
+		$(BIN)/python -m pytest acceptance -q --accept-profile $(PROFILE) --model $(PRECISION_MODEL) --provider $(PROVIDER) \
+			--reports-dir $(REPORTS)/precision -m "parity or norm or retrieval or edge" >/dev/null; \
+		$(BIN)/python -m acceptance.completion_report $(REPORTS)/signoff.md $(REPORTS)/signoff.json $(REPORTS)/precision/signoff.json; \
+		echo "precision side by side ($(PRECISION_MODEL)): appended to $(REPORTS)/signoff.md"; fi; \
+	echo "completion report: $(REPORTS)/signoff.md   verdict: $(REPORTS)/signoff.json"; \
+	echo "dashboard: make report -> $(REPORTS)/allure-report/index.html"; exit $$status
 
-## The project's own tests.
-test: $(STAMP)
+## The project's own tests (the dashboard test needs node_modules and Debian's chromium; it skips without).
+test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest tests -n 2 $(PYTEST_ARGS)
+
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: the dashboard browser test will skip"; }
+
+## The Allure dashboard from the last acceptance run: reports/allure-report/index.html (SINGLE_FILE=1: one file).
+report: $(NODE_STAMP)
+	@test -d $(REPORTS)/allure-results || { echo "no $(REPORTS)/allure-results: run make signoff first"; exit 2; }
+	ALLURE_SINGLE_FILE=$(if $(SINGLE_FILE),1,0) npx allure generate $(REPORTS)/allure-results
+	@echo "dashboard: $(REPORTS)/allure-report$(if $(SINGLE_FILE),-single,)/index.html"
 
 bench: $(STAMP)
 	$(BIN)/python -m runtime.bench --model $(MODEL) --out $(REPORTS)/bench.json

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from acceptance.allure_report import add_labels, record, write_run_files
 from acceptance.environment import describe_environment
 from acceptance.profile import Criterion, Profile, ProfileError, load_profile
 from acceptance.verdict import Outcome, Verdict, build_verdict, print_verdict
@@ -33,6 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--require-signoff", action="store_true", help="exit non-zero unless the verdict is SIGNED OFF")
     group.addoption("--inject-fault", default=None, metavar="FAULT",
                     help="run against a deliberately broken deployment (acceptance/faults.py): proves criteria can fail")
+    group.addoption("--trt-fp16", action="store_true", help="ask TensorRT for fp16 (check the engine's real precision)")
     group.addoption("--intra-op-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
 
 
@@ -40,13 +42,24 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    reports = Path(config.getoption("--reports-dir"))
+    runs_acceptance = any(Path(a.split("::")[0]).resolve() == ACCEPTANCE_DIR or
+                          ACCEPTANCE_DIR in Path(a.split("::")[0]).resolve().parents for a in config.args)
+    if runs_acceptance and hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        # allure-pytest on every acceptance run (before its own pytest_configure reads the option)
+        config.option.allure_report_dir = str(reports / "allure-results")
+        config.option.clean_alluredir = not _is_worker(config)  # only the controller clears old results
+    from runtime.errors import EmbeddingError
+    from runtime.manifest import load_manifest
+
     try:
-        config._signoff_profile = load_profile(config.getoption("--accept-profile"))
-    except ProfileError as exc:
+        precision = load_manifest(config.getoption("--model")).precision
+        config._signoff_profile = load_profile(config.getoption("--accept-profile")).for_precision(precision)
+    except (ProfileError, EmbeddingError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config._signoff_outcomes = {}
-    reports = Path(config.getoption("--reports-dir"))
     config._signoff_run_dir = reports / ".run"
     if not _is_worker(config) and config._signoff_run_dir.exists():
         for stale in config._signoff_run_dir.glob("*.json"):
@@ -72,11 +85,18 @@ def manifest(pytestconfig: pytest.Config):
 
 
 @pytest.fixture(scope="session")
-def session_config(pytestconfig: pytest.Config):
-    from runtime.session import SessionConfig
+def session_config(pytestconfig: pytest.Config, manifest):
+    from runtime.manifest import cache_root
+    from runtime.session import SessionConfig, TensorRTOptions
+    from runtime.tensorrt import options_for
 
+    provider = pytestconfig.getoption("--provider")
+    trt = TensorRTOptions()
+    if provider in ("tensorrt", "auto") and manifest.onnx_path.is_file():
+        # Engine cache keyed by (model sha256, TensorRT version, precision, shape profile).
+        trt = options_for(manifest, cache_root() / "trt-engines", fp16=pytestconfig.getoption("--trt-fp16"))
     return SessionConfig(
-        providers=(pytestconfig.getoption("--provider"),), strict=pytestconfig.getoption("--strict-provider"),
+        providers=(provider,), tensorrt=trt, strict=pytestconfig.getoption("--strict-provider"),
         intra_op_threads=pytestconfig.getoption("--intra-op-threads"),
     )
 
@@ -87,10 +107,13 @@ def embedder(manifest, session_config, pytestconfig: pytest.Config):
     from runtime.assets import ensure_artifacts
     from runtime.embedder import Embedder
 
+    import allure
+
     from acceptance.faults import inject
 
-    ensure_artifacts(manifest)
-    emb = inject(Embedder(manifest, session_config), pytestconfig.getoption("--inject-fault"))
+    with allure.step(f"load model {manifest.id}"):
+        ensure_artifacts(manifest)
+        emb = inject(Embedder(manifest, session_config), pytestconfig.getoption("--inject-fault"))
     run_dir: Path = pytestconfig._signoff_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
@@ -128,6 +151,7 @@ class CriterionCheck:
     def check(self, measured: float, **details: Any) -> None:
         """Record the measured value for the verdict, then assert it meets the target."""
         self.item.user_properties.append(("criterion_measured", {"value": float(measured), "details": details}))
+        record(self.criterion, float(measured), details)
         assert self.criterion.passes(measured), (
             f"{self.criterion.id}: measured {measured:.6g} {self.criterion.unit} misses the target "
             f"{self.criterion.target_text} (profile {self.item.config._signoff_profile.name})"
@@ -162,6 +186,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(f"{item.nodeid}: every acceptance test must name its criterion")
             continue
         item.user_properties.append(("criterion_id", marker.args[0]))
+        crit = config._signoff_profile.get(marker.args[0])
+        add_labels(item, marker.args[0], crit.required if crit else None)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -231,6 +257,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     verdict.measurements["plots"] = [str(p) for p in draw_all(verdict.as_dict(), reports / "plots")]
     verdict.write(reports / "signoff.json")
+    from acceptance.completion_report import write_completion_report
+
+    write_completion_report(verdict.as_dict(), reports / "signoff.md")
+    if getattr(config.option, "allure_report_dir", None):
+        write_run_files(Path(config.option.allure_report_dir), verdict.as_dict(), verdict.profile)
     if config.getoption("--require-signoff") and not verdict.signed_off and session.exitstatus == 0:
         session.exitstatus = 1
 
@@ -247,7 +278,7 @@ def _build(config: pytest.Config) -> Verdict:
     }
     model = {
         "id": manifest.id, "name": manifest.name, "dimension": manifest.dimension, "pooling": manifest.pooling,
-        "padding_side": manifest.padding_side, "max_length": manifest.max_length,
+        "padding_side": manifest.padding_side, "max_length": manifest.max_length, "precision": manifest.precision,
         "onnx": str(manifest.onnx_path), "onnx_sha256": _onnx_sha256(manifest),
     }
     verdict = build_verdict(config._signoff_profile, list(config._signoff_outcomes.values()), model, environment)

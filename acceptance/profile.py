@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import operator
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Criterion:
     required: bool = True
     why: str = ""  # how the target was chosen
     aggregate: str | None = None  # "count_passed": measured = number of its tests that passed
+    by_precision: dict[str, float] | None = None  # targets for non-fp32 deployments, e.g. {fp16 = 0.995}
 
     def passes(self, measured: float) -> bool:
         return bool(COMPARATORS[self.comparator](measured, self.target))
@@ -47,6 +48,14 @@ class Profile:
     criteria: dict[str, Criterion]
     measurement: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+
+    def for_precision(self, precision: str) -> "Profile":
+        """The profile as it applies to a deployment of this precision (fp32 uses the plain targets)."""
+        criteria = {
+            cid: replace(c, target=c.by_precision[precision]) if c.by_precision and precision in c.by_precision else c
+            for cid, c in self.criteria.items()
+        }
+        return replace(self, criteria=criteria)
 
     def get(self, criterion_id: str) -> Criterion | None:
         return self.criteria.get(criterion_id)

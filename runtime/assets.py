@@ -15,7 +15,7 @@ from pathlib import Path
 
 from runtime.errors import ManifestError, ModelFileError
 from runtime.export import export_and_gate, read_lines, sha256_file
-from runtime.manifest import ModelManifest, Source
+from runtime.manifest import ModelManifest, Source, load_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +42,8 @@ def checkpoint_dir(manifest: ModelManifest, *, rebuild: bool = False) -> Path | 
         return path
     if source.kind == "hf":
         return source.options["checkpoint"]
+    if source.kind == "precision-of":
+        return checkpoint_dir(load_manifest(source.options["base"]))
     raise ManifestError(f"{manifest.path}: unknown [source] kind {source.kind!r}")
 
 
@@ -104,11 +106,39 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
         shutil.rmtree(manifest.artifact_dir)
 
     def build(tmp: Path) -> None:
-        export_and_gate(manifest, checkpoint, tmp)
+        if manifest.source and manifest.source.kind == "precision-of":
+            build_precision_variant(manifest, checkpoint, tmp)
+        else:
+            export_and_gate(manifest, checkpoint, tmp)
         record = tmp / "artifact.json"
         record.write_text(json.dumps(json.loads(record.read_text()) | {"recipe": _recipe(manifest)}, indent=2))
 
     _locked(manifest.artifact_dir, build)
+
+
+def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path) -> None:
+    """Convert the base model's export to another precision, then gate it against PyTorch fp32."""
+    from runtime.export import PROBE_TEXTS, parity_check
+    from runtime.precision import to_fp16
+
+    base = load_manifest(manifest.source.options["base"])
+    ensure_artifacts(base)
+    precision = manifest.source.options["precision"]
+    if precision != "fp16":
+        raise ManifestError(f"{manifest.path}: precision-of supports fp16 here; FP8 needs runtime.precision.to_fp8_qdq")
+    to_fp16(base.onnx_path, out / "model.onnx")
+    shutil.copy2(base.tokenizer_path, out / "tokenizer.json")
+    from dataclasses import replace
+
+    result = parity_check(replace(manifest, artifact_dir=out), checkpoint, read_lines(PROBE_TEXTS))
+    (out / "artifact.json").write_text(json.dumps({
+        "model": manifest.id, "converted_from": base.id, "precision": precision,
+        "onnx_sha256": sha256_file(out / "model.onnx"), "parity": result.__dict__}, indent=2))
+    if not result.passed:
+        from runtime.errors import ExportError
+
+        raise ExportError(f"{manifest.id}: {precision} conversion misses the parity gate "
+                          f"({result.min_cosine:.6f} < {result.threshold})")
 
 
 def build_random_qwen3(source: Source, out: Path) -> None:

@@ -66,6 +66,7 @@ class ModelManifest:
     # The manifest (name or path) of the original model this deployment must match; None: itself.
     # A re-export or quantization of a model points here so parity is judged against the true baseline.
     baseline: str | None = None
+    precision: str = "fp32"  # of the deployed graph: fp32 | fp16 | fp8; profiles may set tolerances per precision
     path: Path | None = None  # the TOML file it came from
 
     @property
@@ -142,6 +143,7 @@ def parse_manifest(data: dict[str, Any], where: Path) -> ModelManifest:
         export_min_cosine=data.get("export_min_cosine", 0.9999),
         source=_parse_source(source, where) if source else None,
         baseline=data.get("baseline"),
+        precision=data.get("precision", "fp32"),
         path=where,
     )
 

@@ -14,6 +14,7 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 from runtime.errors import EmbeddingError
 
@@ -53,13 +54,20 @@ def gpu_memory_mib(pid: int) -> float | None:
         pynvml.nvmlShutdown()
 
 
+def _engine_precisions(cache: str | None) -> dict:
+    from runtime.tensorrt import engine_precisions
+
+    return engine_precisions(Path(cache)) if cache else {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--provider", default="cpu")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--words", type=int, default=40)
-    parser.add_argument("--trt-cache", help="TensorRT engine/timing cache dir")
+    parser.add_argument("--trt-cache", help="root of the TensorRT engine/timing caches (keyed inside)")
+    parser.add_argument("--trt-fp16", action="store_true")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     from runtime.embedder import Embedder
@@ -67,8 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.session import SessionConfig, TensorRTOptions
 
     try:
-        trt = TensorRTOptions(engine_cache_path=args.trt_cache, timing_cache_path=args.trt_cache)
-        embedder = Embedder(load_manifest(args.model), SessionConfig(providers=(args.provider,), tensorrt=trt))
+        manifest = load_manifest(args.model)
+        trt = TensorRTOptions()
+        if args.trt_cache:
+            from runtime.tensorrt import options_for
+
+            trt = options_for(manifest, Path(args.trt_cache), fp16=args.trt_fp16)
+        embedder = Embedder(manifest, SessionConfig(providers=(args.provider,), tensorrt=trt))
         texts = [f"probe text number {i} " + "word " * args.words for i in range(args.batch)]
         t1 = time.perf_counter()
         embedder.encode(texts, batch_size=args.batch)
@@ -83,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mib": peak_rss_mib(),
         "gpu_memory_mib": gpu_memory_mib(os.getpid()),
         "providers": embedder.report.got,
+        "placement": embedder.report.placement,
+        "engine_precisions": _engine_precisions(trt.engine_cache_path) if args.trt_cache else None,
     }))
     return 0
 

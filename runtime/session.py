@@ -100,6 +100,7 @@ class SessionConfig:
     graph_optimization: str = "all"
     intra_op_threads: int = 0  # 0: onnxruntime's default (one per physical core)
     strict: bool = False
+    record_placement: bool = True  # which provider runs each node, where this ORT can say
 
     def preference(self) -> list[str]:
         names = list(PROVIDER_NAMES) if "auto" in self.providers else list(self.providers)
@@ -119,6 +120,7 @@ class SessionReport:
     got: list[str]
     provider_options: dict[str, dict[str, str]]
     create_s: float
+    placement: dict[str, int] | str = "not recorded"  # nodes per provider, or why it is unknown
     ort_version: str = ort.__version__
 
     @property
@@ -172,6 +174,8 @@ def create_session(
     options = ort.SessionOptions()
     options.graph_optimization_level = GRAPH_OPTIMIZATION[config.graph_optimization]
     options.intra_op_num_threads = config.intra_op_threads
+    if config.record_placement:
+        options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
     if config.strict and plan and plan[0][0] != "CPUExecutionProvider":
         # Creation fails if any node would silently land on the CPU.
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
@@ -192,6 +196,7 @@ def create_session(
     report = SessionReport(
         requested=requested, available=available, skipped=skipped, got=list(session.get_providers()),
         provider_options=dict(plan), create_s=create_s,
+        placement=node_placement(session) if config.record_placement else "not recorded",
     )
     if config.strict and report.fell_back:
         raise ProviderError(
@@ -199,3 +204,15 @@ def create_session(
             "Check the provider's libraries (CUDA, cuDNN, TensorRT) are installed and visible."
         )
     return session, report
+
+
+def node_placement(session: Any) -> dict[str, int] | str:
+    """Nodes assigned to each execution provider (ORT's session.record_ep_graph_assignment_info)."""
+    getter = getattr(session, "get_provider_graph_assignment_info", None)
+    if getter is None:
+        return (f"unknown: onnxruntime {ort.__version__} cannot record graph assignment; "
+                "use SessionOptions.enable_profiling and read each node's provider from the trace")
+    counts: dict[str, int] = {}
+    for subgraph in getter():
+        counts[subgraph.ep_name] = counts.get(subgraph.ep_name, 0) + len(subgraph.get_nodes())
+    return counts

@@ -1,0 +1,120 @@
+"""TensorRT provider settings derived from the manifest: shape profiles and a cache that is never stale.
+
+The engine cache directory is keyed by (model sha256, TensorRT version, precision, shape profile):
+a new export, a TensorRT upgrade, a precision or a profile change each gets its own engine instead
+of silently reusing an old one. The profiles cover batch 1..max_batch and sequence 1..max_length,
+so no request shape forces a rebuild at serving time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.manifest import ModelManifest
+from runtime.session import TensorRTOptions
+
+TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+
+
+@dataclass(frozen=True)
+class ShapeProfile:
+    min: str
+    opt: str
+    max: str
+
+    def key(self) -> str:
+        return hashlib.sha256(f"{self.min}|{self.opt}|{self.max}".encode()).hexdigest()[:10]
+
+
+def shape_profile(
+    manifest: ModelManifest, input_names: list[str], *, max_batch: int = 32, opt_batch: int = 8, opt_seq: int = 128,
+) -> ShapeProfile:
+    """min/opt/max for every (batch, sequence) input of the graph, from batch 1 x 1 token to
+    max_batch x manifest.max_length."""
+    inputs = [n for n in input_names if n in TOKEN_INPUTS]
+    unknown = [n for n in input_names if n not in TOKEN_INPUTS]
+    if unknown:
+        raise ValueError(f"cannot derive TensorRT shapes for inputs {unknown}: set the profile by hand")
+    opt_seq = min(opt_seq, manifest.max_length)
+
+    def shapes(batch: int, seq: int) -> str:
+        return ",".join(f"{name}:{batch}x{seq}" for name in inputs)
+
+    return ShapeProfile(shapes(1, 1), shapes(opt_batch, opt_seq), shapes(max_batch, manifest.max_length))
+
+
+def engine_cache_dir(root: Path, onnx_sha256: str, trt_version: str, precision: str, profile: ShapeProfile) -> Path:
+    return Path(root) / f"{onnx_sha256[:16]}-trt{trt_version}-{precision}-{profile.key()}"
+
+
+def tensorrt_options(
+    manifest: ModelManifest, input_names: list[str], *, onnx_sha256: str, trt_version: str, cache_root: Path,
+    fp16: bool = False, device_id: int = 0, max_batch: int = 32, **extra: Any,
+) -> TensorRTOptions:
+    profile = shape_profile(manifest, input_names, max_batch=max_batch)
+    cache = engine_cache_dir(cache_root, onnx_sha256, trt_version, "fp16" if fp16 else "fp32", profile)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "key.json").write_text(json.dumps({
+        "onnx_sha256": onnx_sha256, "tensorrt": trt_version, "fp16": fp16,
+        "profile": {"min": profile.min, "opt": profile.opt, "max": profile.max},
+    }, indent=2))
+    return TensorRTOptions(
+        device_id=device_id, fp16=fp16, engine_cache=True, engine_cache_path=str(cache), timing_cache=True,
+        timing_cache_path=str(cache), profile_min_shapes=profile.min, profile_opt_shapes=profile.opt,
+        profile_max_shapes=profile.max, **extra,
+    )
+
+
+def engine_precisions(cache_dir: Path) -> dict[str, Any]:
+    """The precisions the built engine really uses, layer by layer, read with TensorRT's engine
+    inspector. A builder flag is not evidence: TensorRT 11 ignores precision flags (strongly typed
+    networks), so an "fp16" request can silently build an fp32 engine."""
+    try:
+        import tensorrt as trt
+    except ImportError:
+        return {"status": "unknown", "reason": "the tensorrt Python package is not installed here"}
+    engines = sorted(Path(cache_dir).glob("*.engine"))
+    if not engines:
+        return {"status": "unknown", "reason": f"no .engine file in {cache_dir}"}
+    runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+    engine = runtime.deserialize_cuda_engine(engines[-1].read_bytes())
+    info = json.loads(engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON))
+    counts: dict[str, int] = {}
+    for layer in info.get("Layers", []):
+        if isinstance(layer, dict):
+            for out in layer.get("Outputs", []):
+                fmt = str(out.get("Format/Datatype", "unknown"))
+                kind = next((p for p in ("FP8", "Int8", "Half", "BFloat16", "Float") if p.lower() in fmt.lower()), fmt)
+                counts[kind] = counts.get(kind, 0) + 1
+    if not counts:
+        return {"status": "unknown", "reason": "the engine was not built with detailed profiling verbosity; "
+                                                 "layer precisions are not recorded"}
+    return {"status": "measured", "layer_output_types": counts, "engine": engines[-1].name}
+
+
+def installed_tensorrt_version() -> str:
+    try:
+        import tensorrt
+
+        return tensorrt.__version__
+    except ImportError:
+        return "none"
+
+
+def options_for(manifest: ModelManifest, cache_root: Path, *, fp16: bool = False, **extra: Any) -> TensorRTOptions:
+    """TensorRT options for a manifest's model, reading the graph's inputs and the model's sha256."""
+    import onnx
+
+    from runtime.export import sha256_file
+
+    graph = onnx.load(str(manifest.onnx_path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    inputs = [i.name for i in graph.input if i.name not in initializers]
+    record = manifest.artifact_dir / "artifact.json"
+    sha = json.loads(record.read_text()).get("onnx_sha256") if record.is_file() else None
+    return tensorrt_options(manifest, inputs, onnx_sha256=sha or sha256_file(manifest.onnx_path),
+                            trt_version=installed_tensorrt_version(), cache_root=cache_root, fp16=fp16, **extra)
