@@ -7,8 +7,6 @@ user_properties, which pytest-xdist ships to the controller, so the verdict merg
 from __future__ import annotations
 
 import json
-import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,9 +57,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config._signoff_profile = load_profile(config.getoption("--accept-profile")).for_precision(precision)
     except (ProfileError, EmbeddingError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    config._signoff_outcomes = {}
     config._signoff_run_dir = reports / ".run"
-    if not _is_worker(config) and config._signoff_run_dir.exists():
+    if not _is_worker(config):
+        config.pluginmanager.register(SignoffRecorder(config), "signoff-recorder")
         for stale in config._signoff_run_dir.glob("*.json"):
             stale.unlink()
 
@@ -198,33 +196,63 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    props = dict(report.user_properties)
-    criterion_id = props.get("criterion_id")
-    if criterion_id is None:
-        return
-    config = _config_holder["config"]
-    if config is None or _is_worker(config):
-        return
-    outcomes: dict[str, Outcome] = config._signoff_outcomes
-    current = outcomes.get(report.nodeid)
-    measured = props.get("criterion_measured") or {}
-    reason = _reason(report, props)
-    if report.when == "setup" and not report.passed:
-        outcome = "skipped" if report.skipped else "error"
-    elif report.when == "call":
-        outcome = "error" if report.failed and "criterion_error" in props else report.outcome
-    elif report.when == "teardown" and report.failed:
-        outcome = "error"
-    else:
-        return
-    if current is not None and current.outcome in ("error", "failed") and outcome == "passed":
-        return
-    outcomes[report.nodeid] = Outcome(
-        nodeid=report.nodeid, criterion=criterion_id, outcome=outcome,
-        measured=measured.get("value", current.measured if current else None),
-        details=measured.get("details", {}), reason=reason,
-    )
+class SignoffRecorder:
+    """Collects criterion outcomes from test reports (in the controller under xdist) and, at the end of
+    the session, builds the verdict and writes the reports. One instance per pytest run."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.outcomes: dict[str, Outcome] = {}
+        self.verdict: Verdict | None = None
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        criterion_id = props.get("criterion_id")
+        if criterion_id is None:
+            return
+        current = self.outcomes.get(report.nodeid)
+        measured = props.get("criterion_measured") or {}
+        if report.when == "setup" and not report.passed:
+            outcome = "skipped" if report.skipped else "error"
+        elif report.when == "call":
+            outcome = "error" if report.failed and "criterion_error" in props else report.outcome
+        elif report.when == "teardown" and report.failed:
+            outcome = "error"
+        else:
+            return
+        if current is not None and current.outcome in ("error", "failed") and outcome == "passed":
+            return
+        self.outcomes[report.nodeid] = Outcome(
+            nodeid=report.nodeid, criterion=criterion_id, outcome=outcome,
+            measured=measured.get("value", current.measured if current else None),
+            details=measured.get("details", {}), reason=_reason(report, props),
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.outcomes:
+            return
+        from acceptance.completion_report import write_completion_report
+        from acceptance.plots import draw_all
+
+        config = self.config
+        verdict = self.verdict = _build(config, list(self.outcomes.values()))
+        reports = Path(config.getoption("--reports-dir"))
+        verdict.measurements["plots"] = [str(p) for p in draw_all(verdict.as_dict(), reports / "plots")]
+        verdict.write(reports / "signoff.json")
+        write_completion_report(verdict.as_dict(), reports / "signoff.md")
+        if getattr(config.option, "allure_report_dir", None):
+            write_run_files(Path(config.option.allure_report_dir), verdict.as_dict(), verdict.profile)
+        if config.getoption("--require-signoff") and not verdict.signed_off and session.exitstatus == 0:
+            session.exitstatus = 1
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+        if self.verdict is None:
+            return
+        from rich.console import Console
+
+        width = max(terminalreporter._tw.fullwidth, 140)
+        print_verdict(self.verdict, Console(file=terminalreporter._tw._file, width=width))
+        terminalreporter.write_line(f"signoff.json: {Path(config.getoption('--reports-dir')) / 'signoff.json'}")
 
 
 def _reason(report: pytest.TestReport, props: dict[str, Any]) -> str:
@@ -238,35 +266,7 @@ def _reason(report: pytest.TestReport, props: dict[str, Any]) -> str:
     return ""
 
 
-_config_holder: dict[str, pytest.Config | None] = {"config": None}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _config_holder["config"] = session.config
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    if _is_worker(config) or not config._signoff_outcomes:
-        return
-    verdict = _build(config)
-    config._signoff_verdict = verdict
-    reports = Path(config.getoption("--reports-dir"))
-    from acceptance.plots import draw_all
-
-    verdict.measurements["plots"] = [str(p) for p in draw_all(verdict.as_dict(), reports / "plots")]
-    verdict.write(reports / "signoff.json")
-    from acceptance.completion_report import write_completion_report
-
-    write_completion_report(verdict.as_dict(), reports / "signoff.md")
-    if getattr(config.option, "allure_report_dir", None):
-        write_run_files(Path(config.option.allure_report_dir), verdict.as_dict(), verdict.profile)
-    if config.getoption("--require-signoff") and not verdict.signed_off and session.exitstatus == 0:
-        session.exitstatus = 1
-
-
-def _build(config: pytest.Config) -> Verdict:
+def _build(config: pytest.Config, outcomes: list[Outcome]) -> Verdict:
     from runtime.manifest import load_manifest
 
     manifest = load_manifest(config.getoption("--model"))
@@ -281,7 +281,7 @@ def _build(config: pytest.Config) -> Verdict:
         "padding_side": manifest.padding_side, "max_length": manifest.max_length, "precision": manifest.precision,
         "onnx": str(manifest.onnx_path), "onnx_sha256": _onnx_sha256(manifest),
     }
-    verdict = build_verdict(config._signoff_profile, list(config._signoff_outcomes.values()), model, environment)
+    verdict = build_verdict(config._signoff_profile, outcomes, model, environment)
     grid = config._signoff_run_dir / "latency-grid.json"
     if grid.is_file():
         verdict.measurements["latency_cells"] = json.loads(grid.read_text())
@@ -297,13 +297,3 @@ def _onnx_sha256(manifest) -> str | None:
 
         return sha256_file(manifest.onnx_path)
     return None
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    verdict = getattr(config, "_signoff_verdict", None)
-    if verdict is None:
-        return
-    from rich.console import Console
-
-    print_verdict(verdict, Console(file=terminalreporter._tw._file, width=max(terminalreporter._tw.fullwidth, 140)))
-    terminalreporter.write_line(f"signoff.json: {Path(config.getoption('--reports-dir')) / 'signoff.json'}")
