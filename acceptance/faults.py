@@ -10,11 +10,16 @@ itself is built never to make, so they are injected around it:
                           embedding models served naively). With this runtime's position_ids, a
                           right-side EOS pad sees exactly what the last real EOS sees, so the bug
                           would be invisible; the naive positions make it real, as in the wild.
+  nondeterministic        hidden states carry fresh noise on every call (racy kernels, uninitialised memory)
+  unordered-output        rows come back in the length-sorted batching order, not the caller's
+  truncation:N            the tokenizer truncates at N tokens instead of the manifest's max_length
+  accept-blank            empty and whitespace-only texts are embedded instead of rejected
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -53,6 +58,32 @@ def inject(embedder: Embedder, fault: str | None) -> Embedder:
             return finish(hidden[:, -1:, :], np.ones_like(mask[:, -1:]))
 
         embedder._finish = final_position
+    elif name == "nondeterministic":
+        finish, rng = embedder._finish, np.random.default_rng()
+
+        def noisy(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            scale = 0.05 * float(hidden.std())
+            return finish(hidden + rng.normal(0, scale, hidden.shape).astype(hidden.dtype), mask)
+
+        embedder._finish = noisy
+    elif name == "unordered-output":
+        embed = embedder.embed
+
+        def unordered(*args, **kwargs):
+            result = embed(*args, **kwargs)
+            order = np.argsort(-result.token_counts, kind="stable")
+            return replace(result, vectors=result.vectors[order])
+
+        embedder.embed = unordered
+    elif name == "truncation":
+        embedder.tokenizer._tok.enable_truncation(int(arg))
+    elif name == "accept-blank":
+        embed = embedder.embed
+
+        def lenient(texts, *args, **kwargs):
+            return embed([t if t.strip() else t + "\u200b" for t in texts], *args, **kwargs)
+
+        embedder.embed = lenient
     else:
-        raise ValueError(f"unknown fault {fault!r}: use sleep:N or final-position-pooling")
+        raise ValueError(f"unknown fault {fault!r}: see acceptance/faults.py for the list")
     return embedder

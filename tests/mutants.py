@@ -20,6 +20,7 @@ class Mutant:
     base: str  # the embedded model it breaks
     build: str  # how: a function name below
     expect_fail: frozenset[str]  # criteria that must trip
+    may_trip: frozenset[str] = frozenset()  # random faults: criteria that may trip too, depending on the draw
     args: tuple[str, ...] = ()  # extra pytest args (fault injection, provider)
     options: dict = field(default_factory=dict)
     why: str = ""

@@ -165,3 +165,10 @@ def test_special_token_literal_in_user_text_stays_text(qwen_tiny):
     assert np.isfinite(vectors).all()
     reference = Reference(qwen_tiny.manifest, checkpoint_dir(qwen_tiny.manifest))
     assert cosines(vectors, reference.encode(["<|endoftext|>", "a document that mentions <|endoftext|> in passing"])).min() >= 0.9999
+
+
+def test_io_binding_path_gives_the_same_vectors(model):
+    """The GPU providers' IO-binding path, exercised on the CPU provider (ORT binds there too)."""
+    bound = Embedder(model.manifest, io_binding=True)
+    assert bound.io_binding and not model.io_binding
+    np.testing.assert_allclose(bound.encode(SENTENCES, batch_size=4), model.encode(SENTENCES, batch_size=4), atol=1e-6)

@@ -68,6 +68,19 @@ MUTANTS = [
              frozenset({"parity.min_cosine", "retrieval.recall_at_10", "quality.semantic_pass_rate",
                         "integration.tests_passing"}),
              options={"tokenizer_of": "qwen3-tiny"}, why="qwen3-tiny's tokenizer.json next to MiniLM's graph"),
+    m.Mutant("nondeterministic", "all-minilm-l6-v2", "same_model", frozenset({
+        "edge.deterministic", "edge.batch_invariance", "edge.order_invariance", "parity.min_cosine",
+        "integration.tests_passing"}), may_trip=frozenset({"edge.truncation_stable", "retrieval.recall_at_10"}),
+             args=("--inject-fault", "nondeterministic"),
+             why="fresh noise in the hidden states on every call (unseeded: truncation and retrieval may trip too)"),
+    m.Mutant("unordered-output", "all-minilm-l6-v2", "same_model", frozenset({
+        "edge.batch_invariance", "edge.order_invariance", "integration.tests_passing", "parity.min_cosine",
+        "quality.semantic_pass_rate", "retrieval.recall_at_10"}),
+             args=("--inject-fault", "unordered-output"), why="rows returned in batching order, not input order"),
+    m.Mutant("truncation-past-max-length", "all-minilm-l6-v2", "same_model", frozenset({"edge.truncation_stable", "integration.tests_passing"}),
+             args=("--inject-fault", "truncation:512"), why="the tokenizer truncates at 512 tokens, not the manifest's 256"),
+    m.Mutant("blank-accepted", "all-minilm-l6-v2", "same_model", frozenset({"edge.blank_rejected", "integration.tests_passing"}),
+             args=("--inject-fault", "accept-blank"), why="empty and whitespace-only texts embedded instead of rejected"),
     m.Mutant("provider-fallback", "all-minilm-l6-v2", "same_model", EVERYTHING,
              args=("--provider", "cuda", "--strict-provider"),
              why="asked for CUDA under strict mode on a machine without it: the run fails, it does not fall back"),
@@ -135,8 +148,9 @@ def test_mutant_is_caught_by_exactly_its_criteria(case, tmp_path, table):
     caught = tripped(signoff)
     table.append({"case": case, "caught": sorted(caught), "verdict": signoff["verdict"]})
     assert signoff["verdict"] == "not-signed-off", out[-3000:]
-    assert caught == set(case.expect_fail), (
-        f"expected to trip {sorted(case.expect_fail)}, tripped {sorted(caught)}\n{out[-4000:]}")
+    assert set(case.expect_fail) <= caught <= set(case.expect_fail | case.may_trip), (
+        f"expected to trip {sorted(case.expect_fail)} (and maybe {sorted(case.may_trip)}), tripped {sorted(caught)}"
+        f"\n{out[-4000:]}")
     ran = {c["id"] for c in signoff["criteria"] if c["status"] != "not-run"}
     assert MEASURED <= ran | {"quality.semantic_pass_rate"}, f"criteria did not run: {sorted(MEASURED - ran)}"
 
