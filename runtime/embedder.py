@@ -18,7 +18,7 @@ from runtime.errors import (
     EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, TextTypeError,
 )
 from runtime.manifest import ModelManifest
-from runtime.normalize import l2_normalize, truncate
+from runtime.normalize import check_dim, l2_normalize, truncate
 from runtime.pool import pool
 from runtime.session import SessionConfig, SessionReport, create_session
 from runtime.tokenize import TextTokenizer
@@ -125,8 +125,7 @@ class Embedder:
     ):
         self.manifest = manifest
         self.dim = dim or manifest.dimension
-        if self.dim != manifest.dimension:
-            truncate(np.ones((1, manifest.dimension), np.float32), self.dim, manifest.matryoshka_min_dim)
+        check_dim(self.dim, manifest.dimension, manifest.matryoshka_min_dim)
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self.tokenizer = TextTokenizer(

@@ -22,10 +22,14 @@ def l2_normalize(vectors: np.ndarray, eps: float = EPS) -> np.ndarray:
     return vectors / norms
 
 
-def truncate(vectors: np.ndarray, dim: int, min_dim: int | None = None) -> np.ndarray:
-    """Keep the first `dim` components (Matryoshka), then re-normalize."""
-    native = vectors.shape[1]
+def check_dim(dim: int, native: int, min_dim: int | None = None) -> None:
     low = min_dim or 1
     if not low <= dim <= native:
         raise ValueError(f"Matryoshka dim {dim} is outside {low}..{native} for this model")
+
+
+def truncate(vectors: np.ndarray, dim: int, min_dim: int | None = None) -> np.ndarray:
+    """Keep the first `dim` components (Matryoshka), then re-normalize."""
+    native = vectors.shape[1]
+    check_dim(dim, native, min_dim)
     return l2_normalize(np.ascontiguousarray(vectors[:, :dim])) if dim < native else vectors
