@@ -66,3 +66,16 @@ def test_xdist_gives_the_same_verdict_as_a_serial_run(tmp_path):
     assert statuses(serial) == statuses(parallel)
     assert statuses(parallel)["parity.min_cosine"] == "pass"
     assert statuses(parallel)["integration.tests_passing"] == "not-run"
+
+
+def test_cpu_memory_criterion_can_fail(tmp_path):
+    """A deployment that needs more memory than the profile allows trips resources.cpu_memory_mb: here
+    the profile's limit is set below what a fresh process serving batch 32 really peaks at."""
+    profile = tmp_path / "tight.toml"
+    profile.write_text(
+        '[profile]\nname = "tight"\nextends = "cpu-default"\n\n[[criteria]]\nid = "resources.cpu_memory_mb"\n'
+        'title = "Peak RSS"\nprd_ref = "Resource Usage"\ncomparator = "<"\ntarget = 64\nunit = "MiB"\n')
+    done, signoff = run_suite(tmp_path, "--accept-profile", str(profile), "-m", "resources")
+    crit = {c["id"]: c for c in signoff["criteria"]}["resources.cpu_memory_mb"]
+    assert crit["status"] == "fail" and crit["measured"] > 64, done.stdout[-2000:]
+    assert crit["details"]["cold_create_s"] > 0 and crit["details"]["warm_create_s"] > 0
