@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from runtime.errors import ManifestError, ModelFileError
-from runtime.export import export_and_gate, read_lines, sha256_file
+from runtime.export import export_and_gate, gate_and_record, read_lines, sha256_file
 from runtime.manifest import ModelManifest, Source, load_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -106,19 +106,17 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
         shutil.rmtree(manifest.artifact_dir)
 
     def build(tmp: Path) -> None:
+        record = {"recipe": _recipe(manifest)}
         if manifest.source and manifest.source.kind == "precision-of":
-            build_precision_variant(manifest, checkpoint, tmp)
+            build_precision_variant(manifest, checkpoint, tmp, record)
         else:
-            export_and_gate(manifest, checkpoint, tmp)
-        record = tmp / "artifact.json"
-        record.write_text(json.dumps(json.loads(record.read_text()) | {"recipe": _recipe(manifest)}, indent=2))
+            export_and_gate(manifest, checkpoint, tmp, record=record)
 
     _locked(manifest.artifact_dir, build)
 
 
-def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path) -> None:
+def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict) -> None:
     """Convert the base model's export to another precision, then gate it against PyTorch fp32."""
-    from runtime.export import PROBE_TEXTS, parity_check
     from runtime.precision import to_fp16
 
     base = load_manifest(manifest.source.options["base"])
@@ -128,17 +126,7 @@ def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out
         raise ManifestError(f"{manifest.path}: precision-of supports fp16 here; FP8 needs runtime.precision.to_fp8_qdq")
     to_fp16(base.onnx_path, out / "model.onnx")
     shutil.copy2(base.tokenizer_path, out / "tokenizer.json")
-    from dataclasses import replace
-
-    result = parity_check(replace(manifest, artifact_dir=out), checkpoint, read_lines(PROBE_TEXTS))
-    (out / "artifact.json").write_text(json.dumps({
-        "model": manifest.id, "converted_from": base.id, "precision": precision,
-        "onnx_sha256": sha256_file(out / "model.onnx"), "parity": result.__dict__}, indent=2))
-    if not result.passed:
-        from runtime.errors import ExportError
-
-        raise ExportError(f"{manifest.id}: {precision} conversion misses the parity gate "
-                          f"({result.min_cosine:.6f} < {result.threshold})")
+    gate_and_record(manifest, checkpoint, out, {"converted_from": base.id, "precision": precision, **record})
 
 
 def build_random_qwen3(source: Source, out: Path) -> None:

@@ -81,33 +81,15 @@ def parity_check(manifest: ModelManifest, checkpoint: str | Path, texts: list[st
     return ParityResult(float(cos.min()), float(cos.mean()), len(texts), manifest.export_min_cosine)
 
 
-def export_and_gate(
-    manifest: ModelManifest, checkpoint: str | Path, out_dir: str | Path, *, opset: int = 18,
-    probe: str | Path = PROBE_TEXTS, progress=None,
+def gate_and_record(
+    manifest: ModelManifest, checkpoint: str | Path, out_dir: Path, record: dict, *, probe: str | Path = PROBE_TEXTS,
 ) -> ParityResult:
-    """Export into out_dir, write artifact.json, and raise ExportError if the gate fails."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    out_dir = Path(out_dir)
-    own = progress is None
-    progress = progress or Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                                    transient=True, disable=not sys.stderr.isatty())
-    try:
-        if own:
-            progress.start()
-        step = progress.add_task(f"exporting {manifest.id} to ONNX (opset {opset})", total=None)
-        model = onnx_export(checkpoint, out_dir, opset=opset)
-        progress.update(step, description=f"parity gate for {manifest.id} vs PyTorch fp32")
-        exported = replace(manifest, artifact_dir=out_dir)
-        result = parity_check(exported, checkpoint, read_lines(probe))
-        progress.remove_task(step)
-    finally:
-        if own:
-            progress.stop()
-    (out_dir / "artifact.json").write_text(json.dumps({
-        "model": manifest.id, "checkpoint": str(checkpoint), "opset": opset,
-        "onnx_sha256": sha256_file(model), "parity": result.__dict__,
-    }, indent=2))
+    """The parity gate for the graph in out_dir: writes artifact.json (record + sha256 + parity), then
+    raises ExportError if the minimum cosine against PyTorch fp32 misses the manifest's tolerance."""
+    result = parity_check(replace(manifest, artifact_dir=out_dir), checkpoint, read_lines(probe))
+    (out_dir / "artifact.json").write_text(json.dumps(
+        {"model": manifest.id, **record, "onnx_sha256": sha256_file(out_dir / manifest.onnx_file),
+         "parity": result.__dict__}, indent=2))
     if not result.passed:
         raise ExportError(
             f"{manifest.id}: ONNX vs PyTorch minimum cosine {result.min_cosine:.6f} is below the gate "
@@ -115,6 +97,23 @@ def export_and_gate(
             "precision, and that the graph takes attention_mask and position_ids)"
         )
     return result
+
+
+def export_and_gate(
+    manifest: ModelManifest, checkpoint: str | Path, out_dir: str | Path, *, opset: int = 18,
+    probe: str | Path = PROBE_TEXTS, record: dict | None = None,
+) -> ParityResult:
+    """Export into out_dir, then gate_and_record(); `record` adds fields to artifact.json."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    out_dir = Path(out_dir)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  transient=True, disable=not sys.stderr.isatty()) as progress:
+        step = progress.add_task(f"exporting {manifest.id} to ONNX (opset {opset})", total=None)
+        onnx_export(checkpoint, out_dir, opset=opset)
+        progress.update(step, description=f"parity gate for {manifest.id} vs PyTorch fp32")
+        return gate_and_record(manifest, checkpoint, out_dir,
+                               {"checkpoint": str(checkpoint), "opset": opset, **(record or {})}, probe=probe)
 
 
 def main(argv: list[str] | None = None) -> int:
