@@ -11,6 +11,9 @@ PROVIDER ?= cpu
 # A second precision of the model, judged by the same quality criteria and shown beside it in signoff.md.
 PRECISION_MODEL ?= $(if $(filter all-minilm-l6-v2,$(MODEL)),all-minilm-l6-v2-fp16,)
 REPORTS ?= reports
+# One id for every pytest run of one `make signoff`: reports are merged only within one invocation.
+EMBED_SIGNOFF_INVOCATION := $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+export EMBED_SIGNOFF_INVOCATION
 
 .PHONY: venv signoff test bench clean report browser
 

@@ -37,11 +37,27 @@ def write_completion_report(verdict: dict[str, Any], path: Path) -> Path:
     parity = c.get("parity.min_cosine") or {}
     parity_mean = parity.get("details", {}).get("mean")
     integration = c.get("integration.tests_passing")
+    run = verdict.get("run", {})
+    ended = run.get("ended", "completed")
     lines = [
         f"# Sign-off completion report: {model['name']} ({model['id']})",
         "",
+    ]
+    if ended != "completed":
+        lines += [f"> **⚠️ This run was {ended.upper()}**: its verdict covers only what it measured before that, "
+                  "and it is not a sign-off.", ""]
+    selection = run.get("selection", {})
+    suite = run.get("suite", {})
+    lines += [
         f"**Date:** {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}  ",
         f"**Verdict:** {'✅ SIGNED OFF' if signed else '❌ NOT SIGNED OFF'}  ",
+        f"**Run:** `{run.get('run_id', 'unrecorded')}`, {run.get('started_at', '?')} to {run.get('ended_at', '?')}, "
+        f"ended: {ended}, exit status {run.get('exit_status', '?')}; host `{run.get('host', '?')}`  ",
+        f"**Command:** `{run.get('command', '?')}` (selection: -m {selection.get('markexpr') or '(all)'}, "
+        f"-k {selection.get('keyword') or '(all)'}; injected fault: {selection.get('injected_fault') or 'none'})  ",
+        f"**Suite commit:** `{suite.get('commit', '?')}`" + (" (with local changes)" if suite.get("dirty") else "") + "  ",
+        f"**Model file tested:** `{model.get('onnx')}` sha256 `{model.get('onnx_sha256')}`; tokenizer sha256 "
+        f"`{model.get('tokenizer_sha256')}`; checked against: {', '.join(model.get('verified_against') or []) or 'nothing recorded'}  ",
         f"**Profile:** `{verdict['profile']}`  ",
         f"**Device:** {env.get('gpu') if not str(env.get('gpu', 'none')).startswith('none') else 'no GPU'}; "
         f"{env.get('cpu')} x{env.get('cpu_cores')}, {env.get('memory_gb')} GB; {env.get('os')}  ",
@@ -163,7 +179,21 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) < 3:
         print(main.__doc__, file=sys.stderr)
         return 2
-    runs = [json.loads(Path(p).read_text()) for p in args[1:] if Path(p).is_file()]
+    report, main_run = Path(args[0]), Path(args[1])
+    if not report.is_file() or not main_run.is_file():
+        print(f"no precision table: {report} or {main_run} is missing (the sign-off run wrote no report)", file=sys.stderr)
+        return 2
+    runs = [json.loads(main_run.read_text())]
+    invocation = runs[0].get("run", {}).get("invocation")
+    for path in map(Path, args[2:]):
+        other = json.loads(path.read_text()) if path.is_file() else None
+        # Never merge reports of different runs: each must belong to this same `make signoff`.
+        if other is None or not invocation or other.get("run", {}).get("invocation") != invocation:
+            print(f"not appended: {path} is missing or from another run than {main_run}", file=sys.stderr)
+            continue
+        runs.append(other)
+    if len(runs) < 2:
+        return 2
     for run in runs:
         run["model"].setdefault("precision", "fp32")
     with open(args[0], "a", encoding="utf-8") as fh:

@@ -13,7 +13,7 @@ itself is built never to make, so they are injected around it:
   nondeterministic        hidden states carry fresh noise on every call (racy kernels, uninitialised memory)
   unordered-output        rows come back in the length-sorted batching order, not the caller's
   truncation:N            the tokenizer truncates at N tokens instead of the manifest's max_length
-  accept-blank            empty and whitespace-only texts are embedded instead of rejected
+  accept-blank            empty, whitespace-only and invisible texts are embedded (as "-") instead of rejected
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from runtime.embedder import Embedder
+from runtime.embedder import Embedder, has_visible_character
 
 
 class _WrappedSession:
@@ -44,10 +44,41 @@ class _WrappedSession:
         return getattr(self._session, name)
 
 
+#: name -> (what its argument is, a parser that raises ValueError on a bad one)
+FAULTS = {
+    "sleep": ("milliseconds", float), "final-position-pooling": (None, None), "nondeterministic": (None, None),
+    "unordered-output": (None, None), "truncation": ("tokens", int), "accept-blank": (None, None),
+}
+
+
+class FaultError(ValueError):
+    """--inject-fault names no known fault, or its argument is wrong (a usage error at start-up)."""
+
+
+def parse_fault(spec: str) -> tuple[str, str]:
+    """Validate a fault spec before any test runs."""
+    name, _, arg = spec.partition(":")
+    if name not in FAULTS:
+        raise FaultError(f"--inject-fault {spec!r}: unknown fault {name!r}; known: "
+                         + ", ".join(f"{n}:{a.upper()}" if a else n for n, (a, _) in FAULTS.items()))
+    what, parse = FAULTS[name]
+    if parse is None and arg:
+        raise FaultError(f"--inject-fault {spec!r}: {name} takes no argument")
+    if parse is not None and arg:
+        try:
+            if parse(arg) <= 0:
+                raise ValueError
+        except ValueError:
+            raise FaultError(f"--inject-fault {spec!r}: {name} takes a positive number of {what}") from None
+    if name == "truncation" and not arg:
+        raise FaultError(f"--inject-fault {spec!r}: say how many tokens, e.g. truncation:64")
+    return name, arg
+
+
 def inject(embedder: Embedder, fault: str | None) -> Embedder:
     if not fault:
         return embedder
-    name, _, arg = fault.partition(":")
+    name, arg = parse_fault(fault)
     if name == "sleep":
         embedder.session = _WrappedSession(embedder.session, sleep_s=float(arg or 50) / 1e3)
     elif name == "final-position-pooling":
@@ -81,9 +112,7 @@ def inject(embedder: Embedder, fault: str | None) -> Embedder:
         embed = embedder.embed
 
         def lenient(texts, *args, **kwargs):
-            return embed([t if t.strip() else t + "\u200b" for t in texts], *args, **kwargs)
+            return embed([t if has_visible_character(t) else "-" for t in texts], *args, **kwargs)
 
         embedder.embed = lenient
-    else:
-        raise ValueError(f"unknown fault {fault!r}: see acceptance/faults.py for the list")
     return embedder

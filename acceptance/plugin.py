@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from acceptance.allure_report import add_labels, record, write_run_files
+from acceptance.criteria_index import measured_criteria
+from acceptance.faults import FaultError, parse_fault
 from acceptance.environment import describe_environment
 from acceptance.profile import Criterion, Profile, ProfileError, load_profile
+from acceptance.run_record import RunRecord, archive_previous, finish_run, start_run
 from acceptance.verdict import Outcome, Verdict, build_verdict, print_verdict
 
 PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "coreml", "cpu")
@@ -40,11 +43,22 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def _runs_acceptance(config: pytest.Config) -> bool:
+    return any(Path(a.split("::")[0]).resolve() == ACCEPTANCE_DIR or
+               ACCEPTANCE_DIR in Path(a.split("::")[0]).resolve().parents for a in config.args)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     reports = Path(config.getoption("--reports-dir"))
-    runs_acceptance = any(Path(a.split("::")[0]).resolve() == ACCEPTANCE_DIR or
-                          ACCEPTANCE_DIR in Path(a.split("::")[0]).resolve().parents for a in config.args)
+    runs_acceptance = _runs_acceptance(config)
+    record = None
+    if runs_acceptance and not _is_worker(config) and not config.option.collectonly:
+        # First of all, before anything can fail: the previous verdict leaves, so a run that stops
+        # at start-up never leaves an older report looking current.
+        archive_previous(reports)
+        record = start_run(list(config.invocation_params.args), config.args, config.option.markexpr, config.option.keyword,
+                           config.getoption("--inject-fault"))
     if runs_acceptance and hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         # allure-pytest on every acceptance run (before its own pytest_configure reads the option)
         config.option.allure_report_dir = str(reports / "allure-results")
@@ -53,13 +67,22 @@ def pytest_configure(config: pytest.Config) -> None:
     from runtime.manifest import load_manifest
 
     try:
+        if config.getoption("--inject-fault"):
+            parse_fault(config.getoption("--inject-fault"))
         precision = load_manifest(config.getoption("--model")).precision
         config._signoff_profile = load_profile(config.getoption("--accept-profile")).for_precision(precision)
-    except (ProfileError, EmbeddingError) as exc:
+        if runs_acceptance:
+            unmeasured = sorted(set(config._signoff_profile.criteria) - measured_criteria())
+            if unmeasured:
+                raise ProfileError(
+                    f"profile {config._signoff_profile.path}: no acceptance test measures {', '.join(unmeasured)}; "
+                    "fix the id (each test names its criterion with @pytest.mark.criterion) or drop it"
+                )
+    except (ProfileError, EmbeddingError, FaultError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config._signoff_run_dir = reports / ".run"
-    if not _is_worker(config):
-        config.pluginmanager.register(SignoffRecorder(config), "signoff-recorder")
+    if record is not None:
+        config.pluginmanager.register(SignoffRecorder(config, record), "signoff-recorder")
         for stale in config._signoff_run_dir.glob("*.json"):
             stale.unlink()
 
@@ -116,6 +139,8 @@ def embedder(manifest, session_config, pytestconfig: pytest.Config):
     run_dir.mkdir(parents=True, exist_ok=True)
     worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
     (run_dir / f"session-{worker}.json").write_text(json.dumps(emb.report.as_dict()))
+    # What this worker really loaded and how it was verified: the hash the report states.
+    (run_dir / f"identity-{worker}.json").write_text(json.dumps(emb.identity.as_dict() if emb.identity else {}))
     return emb
 
 
@@ -200,10 +225,15 @@ class SignoffRecorder:
     """Collects criterion outcomes from test reports (in the controller under xdist) and, at the end of
     the session, builds the verdict and writes the reports. One instance per pytest run."""
 
-    def __init__(self, config: pytest.Config):
+    def __init__(self, config: pytest.Config, run: RunRecord):
         self.config = config
+        self.run = run
         self.outcomes: dict[str, Outcome] = {}
         self.verdict: Verdict | None = None
+        self.interrupted = False
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
@@ -228,22 +258,29 @@ class SignoffRecorder:
             details=measured.get("details", {}), reason=_reason(report, props),
         )
 
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.outcomes:
-            return
         from acceptance.completion_report import write_completion_report
         from acceptance.plots import draw_all
 
         config = self.config
-        verdict = self.verdict = _build(config, list(self.outcomes.values()))
+        interrupted = self.interrupted or int(exitstatus) == pytest.ExitCode.INTERRUPTED
+        if not self.outcomes and not interrupted:
+            return  # nothing measured (an empty selection): no report, and the old one is in history/
+        ran = len({o.nodeid for o in self.outcomes.values() if o.outcome != "skipped"})
+        finish_run(self.run, session.exitstatus, interrupted=interrupted,
+                   stopped_early=bool(session.shouldstop or session.shouldfail),
+                   collected=session.testscollected, ran=ran)
+        verdict = self.verdict = _build(config, list(self.outcomes.values()), self.run)
+        if config.getoption("--require-signoff") and not verdict.signed_off and session.exitstatus == 0:
+            session.exitstatus = 1
+        self.run.exit_status = verdict.run["exit_status"] = int(session.exitstatus)
         reports = Path(config.getoption("--reports-dir"))
         verdict.measurements["plots"] = [str(p) for p in draw_all(verdict.as_dict(), reports / "plots")]
         verdict.write(reports / "signoff.json")
         write_completion_report(verdict.as_dict(), reports / "signoff.md")
         if getattr(config.option, "allure_report_dir", None):
             write_run_files(Path(config.option.allure_report_dir), verdict.as_dict(), verdict.profile)
-        if config.getoption("--require-signoff") and not verdict.signed_off and session.exitstatus == 0:
-            session.exitstatus = 1
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.verdict is None:
@@ -266,7 +303,7 @@ def _reason(report: pytest.TestReport, props: dict[str, Any]) -> str:
     return ""
 
 
-def _build(config: pytest.Config, outcomes: list[Outcome]) -> Verdict:
+def _build(config: pytest.Config, outcomes: list[Outcome], run: RunRecord) -> Verdict:
     from runtime.manifest import load_manifest
 
     manifest = load_manifest(config.getoption("--model"))
@@ -279,21 +316,30 @@ def _build(config: pytest.Config, outcomes: list[Outcome]) -> Verdict:
     model = {
         "id": manifest.id, "name": manifest.name, "dimension": manifest.dimension, "pooling": manifest.pooling,
         "padding_side": manifest.padding_side, "max_length": manifest.max_length, "precision": manifest.precision,
-        "onnx": str(manifest.onnx_path), "onnx_sha256": _onnx_sha256(manifest),
+        "manifest": str(manifest.path), **_tested_files(config._signoff_run_dir),
     }
-    verdict = build_verdict(config._signoff_profile, outcomes, model, environment)
+    verdict = build_verdict(config._signoff_profile, outcomes, model, environment, run=run.as_dict())
     grid = config._signoff_run_dir / "latency-grid.json"
     if grid.is_file():
         verdict.measurements["latency_cells"] = json.loads(grid.read_text())
     return verdict
 
 
-def _onnx_sha256(manifest) -> str | None:
-    artifact = manifest.artifact_dir / "artifact.json"
-    if artifact.is_file():
-        return json.loads(artifact.read_text()).get("onnx_sha256")
-    if manifest.onnx_path.is_file():
-        from runtime.export import sha256_file
-
-        return sha256_file(manifest.onnx_path)
-    return None
+def _tested_files(run_dir: Path) -> dict[str, Any]:
+    """The files the sessions of this run really loaded, hashed at load (never a recorded hash alone)."""
+    identities = [json.loads(p.read_text()) for p in sorted(run_dir.glob("identity-*.json"))]
+    identities = [i for i in identities if i]
+    if not identities:
+        return {"onnx": None, "onnx_sha256": None,
+                "tested_files": "no model was loaded in this run: nothing it measured depends on a model file"}
+    distinct = {json.dumps({k: i[k] for k in ("onnx_sha256", "tokenizer_sha256", "external_data")}, sort_keys=True)
+                for i in identities}
+    first = identities[0]
+    return {
+        "onnx": first["onnx_path"], "onnx_sha256": first["onnx_sha256"], "tokenizer": first["tokenizer_path"],
+        "tokenizer_sha256": first["tokenizer_sha256"], "external_data_sha256": first["external_data"],
+        "verified_against": first["checked_against"], "verification": first["verification"],
+        "unverified": first["unchecked"],
+        "tested_files": "one set of files in every worker" if len(distinct) == 1 else
+                        f"WORKERS LOADED DIFFERENT FILES: {sorted(distinct)}",
+    }

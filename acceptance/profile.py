@@ -5,18 +5,20 @@ A profile may extend another and override criteria by id. Tests read targets onl
 
 from __future__ import annotations
 
+import difflib
 import operator
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from runtime.schema import PRECISIONS, check_choice, check_keys, check_type, read_toml
 
 PROFILE_DIR = Path(__file__).resolve().parent / "criteria"
 
 COMPARATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
 
 
-class ProfileError(Exception):
+class ProfileError(Exception):  # a usage error: the plugin turns it into pytest's exit code 4
     """A criteria profile is missing or malformed."""
 
 
@@ -67,16 +69,42 @@ class Profile:
             raise ProfileError(f"profile {self.name!r} has no [measurement] {key!r}") from None
 
 
+# The schema of a profile file. Unknown keys are errors with the closest known key as a hint.
+_PROFILE_KEYS = {"name": str, "description": str, "extends": str, "drop": list}
+_CRITERION_KEYS = {
+    "id": str, "title": str, "prd_ref": str, "comparator": str, "target": float, "unit": str, "required": bool,
+    "why": str, "aggregate": str, "by_precision": dict,
+}
+_CRITERION_REQUIRED = ("id", "title", "prd_ref", "comparator", "target", "unit")
+AGGREGATES = ("count_passed",)
+#: [measurement] settings the suite reads, and their types.
+MEASUREMENT_KEYS = {
+    "latency_text_tokens": int, "warmup_queries": int, "min_samples": dict, "min_duration_s": float,
+    "grid_batch_sizes": list, "grid_text_tokens": list, "grid_cell_max_s": float, "grid_warmup_queries": int,
+    "throughput_duration_s": float, "same_result_min_cosine": float,
+}
+
+
+def _checked(table: Any, schema: dict[str, type], where: str) -> dict[str, Any]:
+    check_type(table, dict, where, ProfileError)
+    check_keys(table, schema, where, ProfileError)
+    for key, value in table.items():
+        check_type(value, schema[key], f"{where}: {key!r}", ProfileError)
+    return table
+
+
 def _criterion(table: dict[str, Any], where: Path) -> Criterion:
-    missing = [k for k in ("id", "title", "prd_ref", "comparator", "target", "unit") if k not in table]
+    label = f"{where}: criterion {table.get('id', '?') if isinstance(table, dict) else '?'}"
+    _checked(table, _CRITERION_KEYS, label)
+    missing = [k for k in _CRITERION_REQUIRED if k not in table]
     if missing:
-        raise ProfileError(f"{where}: criterion {table.get('id', '?')} lacks {', '.join(missing)}")
-    if table["comparator"] not in COMPARATORS:
-        raise ProfileError(f"{where}: criterion {table['id']}: comparator must be one of {', '.join(COMPARATORS)}")
-    known = set(Criterion.__dataclass_fields__)
-    unknown = set(table) - known
-    if unknown:
-        raise ProfileError(f"{where}: criterion {table['id']}: unknown keys {sorted(unknown)}")
+        raise ProfileError(f"{label} lacks {', '.join(missing)}")
+    check_choice(table["comparator"], COMPARATORS, f"{label}: comparator", ProfileError)
+    if "aggregate" in table:
+        check_choice(table["aggregate"], AGGREGATES, f"{label}: aggregate", ProfileError)
+    for precision, value in table.get("by_precision", {}).items():
+        check_choice(precision, PRECISIONS, f"{label}: by_precision key", ProfileError)
+        check_type(value, float, f"{label}: by_precision.{precision}", ProfileError)
     return Criterion(**table)
 
 
@@ -90,21 +118,35 @@ def resolve_profile_path(name_or_path: str | Path) -> Path:
     return path
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
-    path = resolve_profile_path(name_or_path)
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    head = data.get("profile", {})
+def load_profile(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Profile:
+    """Load a profile, strictly: unknown keys, wrong types, a `drop` of an unknown criterion and an
+    `extends` cycle are ProfileErrors that name the file and the key."""
+    path = resolve_profile_path(name_or_path).resolve()
+    if path in _chain:
+        cycle = " -> ".join(p.stem for p in (*_chain, path))
+        raise ProfileError(f"{path}: 'extends' forms a cycle ({cycle}); one profile must stand alone")
+    data = read_toml(path, ProfileError)
+    check_keys(data, ("profile", "criteria", "measurement"), str(path), ProfileError)
+    head = _checked(data.get("profile", {}), _PROFILE_KEYS, f"{path} [profile]")
     criteria: dict[str, Criterion] = {}
     measurement: dict[str, Any] = {}
     if "extends" in head:
-        base = load_profile(head["extends"])
+        parent = head["extends"]  # a built-in name, or a .toml path relative to this file
+        base = load_profile(path.parent / parent if parent.endswith(".toml") else parent, (*_chain, path))
         criteria.update(base.criteria)
         measurement.update(base.measurement)
-    for table in data.get("criteria", []):
-        criteria[table["id"]] = _criterion(table, path)
+    tables = data.get("criteria", [])
+    check_type(tables, list, f"{path}: criteria", ProfileError)
+    for table in tables:
+        crit = _criterion(table, path)
+        criteria[crit.id] = crit
     for dropped in head.get("drop", []):
-        criteria.pop(dropped, None)
-    measurement.update(data.get("measurement", {}))
+        if dropped not in criteria:
+            close = difflib.get_close_matches(str(dropped), list(criteria), n=1)
+            raise ProfileError(f"{path}: drop names {dropped!r}, which no criterion has"
+                               + (f"; did you mean {close[0]!r}?" if close else ""))
+        criteria.pop(dropped)
+    measurement.update(_checked(data.get("measurement", {}), MEASUREMENT_KEYS, f"{path} [measurement]"))
     return Profile(
         name=head.get("name", path.stem), description=head.get("description", ""),
         criteria=criteria, measurement=measurement, path=path,

@@ -84,6 +84,7 @@ class Verdict:
     environment: dict[str, Any]
     criteria: list[CriterionResult]
     measurements: dict[str, Any] = field(default_factory=dict)  # run-level figures beyond the criteria
+    run: dict[str, Any] = field(default_factory=dict)  # which run: id, times, command, selection, how it ended
 
     @property
     def signed_off(self) -> bool:
@@ -98,11 +99,21 @@ class Verdict:
 
 
 def build_verdict(
-    profile: Profile, outcomes: list[Outcome], model: dict[str, Any], environment: dict[str, Any]
+    profile: Profile, outcomes: list[Outcome], model: dict[str, Any], environment: dict[str, Any],
+    run: dict[str, Any] | None = None,
 ) -> Verdict:
+    """A run that did not complete (interrupted, stopped early, internal error) never signs off, and
+    the criteria it did not reach say why."""
+    run = run or {}
     results = [evaluate(c, [o for o in outcomes if o.criterion == c.id]) for c in profile.criteria.values()]
-    ok = all(r.status == "pass" for r in results if r.required) and any(r.required for r in results)
-    return Verdict(SIGNED_OFF if ok else NOT_SIGNED_OFF, profile.name, model, environment, results)
+    ended = run.get("ended", "completed")
+    if ended != "completed":
+        for r in results:
+            if r.status == "not-run":
+                r.reason = f"the run was {ended} before this criterion was measured"
+    ok = ended == "completed" and all(r.status == "pass" for r in results if r.required) \
+        and any(r.required for r in results)
+    return Verdict(SIGNED_OFF if ok else NOT_SIGNED_OFF, profile.name, model, environment, results, run=run)
 
 
 def print_verdict(verdict: Verdict, console=None) -> None:
@@ -120,4 +131,6 @@ def print_verdict(verdict: Verdict, console=None) -> None:
         table.add_row(r.id, target, measured, f"[{colours[r.status]}]{r.status}[/]", r.reason[:160])
     console.print(table)
     colour = "green" if verdict.signed_off else "red"
-    console.print(f"[bold {colour}]VERDICT: {'SIGNED OFF' if verdict.signed_off else 'NOT SIGNED OFF'}[/]")
+    ended = verdict.run.get("ended", "completed")
+    suffix = "" if ended == "completed" else f" (the run was {ended.upper()})"
+    console.print(f"[bold {colour}]VERDICT: {'SIGNED OFF' if verdict.signed_off else 'NOT SIGNED OFF'}{suffix}[/]")

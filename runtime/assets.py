@@ -7,20 +7,22 @@ pytest workers never see a half-written model.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
+from runtime.artifact import is_cache_entry, read_record, sha256_file
 from runtime.errors import ManifestError, ModelFileError
-from runtime.export import export_and_gate, gate_and_record, read_lines, sha256_file
-from runtime.manifest import ModelManifest, Source, load_manifest
+from runtime.export import export_and_gate, gate_and_record, read_lines
+from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def checkpoint_dir(manifest: ModelManifest, *, rebuild: bool = False) -> Path | str:
+def checkpoint_dir(manifest: ModelManifest) -> Path | str:
     """Where the HF checkpoint behind a manifest lives, building it if the source says how."""
     source = _source(manifest)
     if source.kind == "python-package":
@@ -34,11 +36,12 @@ def checkpoint_dir(manifest: ModelManifest, *, rebuild: bool = False) -> Path | 
         _verify_weights(manifest, path, source)
         return path
     if source.kind == "random-qwen3":
-        path = manifest.artifact_dir.parent / f"{manifest.id}-checkpoint"
-        if rebuild and path.exists():
-            shutil.rmtree(path)
+        # In the cache root, never beside a user's own artifact directory. Keyed by the recipe, so a
+        # changed recipe gets a new checkpoint instead of deleting the old one.
+        key = hashlib.sha256(json.dumps(manifest.recipe(), sort_keys=True).encode()).hexdigest()[:12]
+        path = cache_root() / "checkpoints" / f"{manifest.id}-{key}"
         if not (path / "config.json").is_file():
-            _locked(path, lambda tmp: build_random_qwen3(source, tmp))
+            _build_locked(path, lambda tmp: build_random_qwen3(source, tmp))
         return path
     if source.kind == "hf":
         return source.options["checkpoint"]
@@ -68,51 +71,75 @@ def _verify_weights(manifest: ModelManifest, path: Path, source: Source) -> None
         )
 
 
-def _locked(target: Path, build) -> None:
-    """Run build(tmp_dir) under a lock and move the result to target atomically."""
+def _build_locked(target: Path, build, *, may_replace=lambda: False) -> bool:
+    """Run build(tmp) under a lock and move the result to target. The target is replaced only after
+    the build succeeded, and only if may_replace() says (under the lock) that it is a cache entry:
+    a failed rebuild leaves the old directory as it was. Returns whether it built."""
     from filelock import FileLock
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if target.exists():
-            return
-        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        replacing = target.exists()
+        if replacing and not may_replace():
+            return False
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building.", dir=target.parent))
         try:
             build(tmp)
-            tmp.rename(target)
+            if replacing:
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+                target.rename(old / target.name)
+                tmp.rename(target)
+                shutil.rmtree(old, ignore_errors=True)  # the replaced cache entry, ours to remove
+            else:
+                tmp.rename(target)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _recipe(manifest: ModelManifest) -> dict:
-    """What the artifacts were built from: a change to it makes cached artifacts stale."""
-    source = manifest.source
-    return {"kind": source.kind, **source.options} if source else {}
-
-
-def _stale(directory: Path, manifest: ModelManifest) -> bool:
-    record = directory / "artifact.json"
-    return manifest.source is not None and record.is_file() and \
-        json.loads(record.read_text()).get("recipe") != _recipe(manifest)
+            shutil.rmtree(tmp, ignore_errors=True)  # only the temporary build directory
+    return True
 
 
 def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
-    """Build model.onnx + tokenizer.json if missing, or rebuild if the manifest's [source] changed."""
-    rebuild = rebuild or _stale(manifest.artifact_dir, manifest)
-    if not rebuild and manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file():
+    """Build model.onnx + tokenizer.json if missing, or rebuild a cache entry whose [source] changed.
+
+    Only a directory this cache created (artifact.json says `cache_entry`) is ever rebuilt or
+    replaced. Anything else, an export from the command line or a directory the user filled by
+    hand, is used as it is, or refused with a message when files are missing: never deleted.
+    """
+    directory = manifest.artifact_dir
+    record = read_record(directory)
+    present = manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file()
+    ours = is_cache_entry(record)
+    stale = ours and manifest.source is not None and record.get("recipe") != manifest.recipe()
+    if present and not (rebuild or stale):
         return
-    checkpoint = checkpoint_dir(manifest, rebuild=rebuild)
-    if rebuild and manifest.artifact_dir.exists():
-        shutil.rmtree(manifest.artifact_dir)
+    if directory.exists() and not ours and any(directory.iterdir()):
+        if present:
+            raise ModelFileError(
+                f"{directory} was not made by this suite's model cache (its artifact.json does not mark it as a "
+                "cache entry), so it is never rebuilt or replaced here: export into a new directory with "
+                "python -m runtime.export --out NEW_DIR, or point the manifest's [files] dir elsewhere"
+            )
+        missing = [p.name for p in (manifest.onnx_path, manifest.tokenizer_path) if not p.is_file()]
+        raise ModelFileError(
+            f"{directory} lacks {', '.join(missing)} and was not made by this suite's model cache, so nothing "
+            "is built into it: copy the missing files there, or export with python -m runtime.export --out DIR"
+        )
+    checkpoint = checkpoint_dir(manifest)
 
     def build(tmp: Path) -> None:
-        record = {"recipe": _recipe(manifest)}
+        record = {"recipe": manifest.recipe(), "cache_entry": True}
         if manifest.source and manifest.source.kind == "precision-of":
             build_precision_variant(manifest, checkpoint, tmp, record)
         else:
             export_and_gate(manifest, checkpoint, tmp, record=record)
 
-    _locked(manifest.artifact_dir, build)
+    def still_ours_and_due() -> bool:  # re-read under the lock: another process may have rebuilt it
+        if directory.is_dir() and not any(directory.iterdir()):
+            return True  # an empty directory: nothing in it to lose
+        now = read_record(directory)
+        return is_cache_entry(now) and (rebuild or now.get("recipe") != manifest.recipe()
+                                        or not (manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file()))
+
+    _build_locked(directory, build, may_replace=still_ours_and_due)
 
 
 def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict) -> None:

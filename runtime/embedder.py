@@ -7,17 +7,21 @@ state after construction, so one instance serves many threads (ORT's run() is th
 
 from __future__ import annotations
 
+import json
+import re
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from runtime.artifact import ArtifactIdentity, verify_artifacts
 from runtime.errors import (
-    EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, TextTypeError,
+    ConfigError, EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, TextTypeError,
 )
-from runtime.manifest import ModelManifest
+from runtime.manifest import ModelManifest, cache_root
 from runtime.normalize import check_dim, l2_normalize, truncate
 from runtime.pool import pool
 from runtime.session import SessionConfig, SessionReport, create_session
@@ -64,11 +68,26 @@ class Health:
     provider: str
 
 
+# Characters that render as nothing: controls (\x00), format characters (zero-width space and joiners,
+# BOM, word joiner, soft hyphen, bidi marks) and separators. A text made only of them has nothing to
+# embed; tokenizers drop them and the model would see an empty text ([CLS][SEP] or a lone EOS).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_visible_character(text: str) -> bool:
+    """Whether a text holds anything to embed: a character that is neither whitespace nor invisible."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES for ch in text)
+
+
 def validate_texts(texts: Sequence[str]) -> list[str]:
     """Reject what cannot be embedded, naming the offending item."""
     if isinstance(texts, str):
         raise TextTypeError("encode() takes a list of texts, not one str: wrap it as [text]")
-    texts = list(texts)
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise TextTypeError(f"encode() takes a list of str, got {type(texts).__name__}") from None
     if not texts:
         raise EmptyBatchError("no texts to embed: pass a non-empty list of strings")
     for i, text in enumerate(texts):
@@ -76,8 +95,19 @@ def validate_texts(texts: Sequence[str]) -> list[str]:
             raise TextTypeError(f"item {i} is a {type(text).__name__}, not a str: convert it or drop it")
         if not text.strip():
             raise EmptyTextError(
-                f"item {i} is empty or whitespace-only ({text!r}): there is nothing to embed; "
+                f"item {i} is empty or whitespace-only ({text[:20]!r}): there is nothing to embed; "
                 "filter such texts out before calling encode()"
+            )
+        if not has_visible_character(text):
+            raise EmptyTextError(
+                f"item {i} holds only invisible characters ({text[:20]!r}: control, zero-width or format "
+                "characters): there is nothing to embed; filter such texts out before calling encode()"
+            )
+        bad = _SURROGATE.search(text)
+        if bad:
+            raise TextTypeError(
+                f"item {i} is not valid Unicode: a lone surrogate {bad.group()!r} at character {bad.start()} "
+                "(text decoded with errors='surrogateescape' or cut inside a UTF-16 pair); re-decode it as UTF-8"
             )
     return texts
 
@@ -122,12 +152,33 @@ class Embedder:
         batch_size: int = 32,
         max_batch_tokens: int | None = None,
         io_binding: bool | None = None,
+        verify: bool = True,
     ):
+        """verify: hash model.onnx (and its external data) and tokenizer.json and check them against
+        artifact.json and the manifest before serving (remembered per size and mtime)."""
         self.manifest = manifest
-        self.dim = dim or manifest.dimension
+        self.dim = manifest.dimension if dim is None else dim
+        if self.dim != manifest.dimension and manifest.matryoshka_min_dim is None:
+            raise ConfigError(
+                f"dim={self.dim}: {manifest.id}'s manifest declares no matryoshka_min_dim, so its vectors are not "
+                f"known to survive truncation; use the native {manifest.dimension}, or set matryoshka_min_dim in "
+                f"{manifest.path} if the model was trained for it"
+            )
         check_dim(self.dim, manifest.dimension, manifest.matryoshka_min_dim)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
+        if max_batch_tokens is not None and (not isinstance(max_batch_tokens, int) or max_batch_tokens < 1):
+            raise ConfigError(f"max_batch_tokens must be a positive whole number or None, got {max_batch_tokens!r}")
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        for path in (manifest.onnx_path, manifest.tokenizer_path):
+            if not path.is_file():
+                raise ModelFileError(f"{path} not found: export the model first (python -m runtime.export), "
+                                     f"or fix [files] in {manifest.path}")
+        self.identity: ArtifactIdentity | None = verify_artifacts(
+            manifest.onnx_path, manifest.tokenizer_path, manifest_onnx_sha256=manifest.onnx_sha256,
+            manifest_tokenizer_sha256=manifest.tokenizer_sha256, memo_dir=cache_root() / "verified",
+        ) if verify else None
         self.tokenizer = TextTokenizer(
             manifest.tokenizer_path, max_length=manifest.max_length, padding_side=manifest.padding_side
         )
@@ -168,11 +219,39 @@ class Embedder:
                 f"{m.tokenizer_path} has {self.tokenizer.vocab_size} tokens but the model's embedding table "
                 f"has {rows} rows: the tokenizer belongs to another model; ship the model's own tokenizer.json"
             )
+        self._check_model_config()
+
+    def _check_model_config(self) -> None:
+        """Against the exported config.json: the position limit, and the special tokens' ids (a foreign
+        tokenizer maps them to other tokens)."""
+        m = self.manifest
+        path = m.artifact_dir / "config.json"
+        if not path.is_file():
+            return
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"{path} is not valid JSON ({exc}); re-export the model") from None
+        limit = config.get("max_position_embeddings")
+        if isinstance(limit, int) and m.max_length > limit:
+            raise ManifestError(
+                f"{m.path}: max_length = {m.max_length} but the model has {limit} positions ({path}); "
+                f"set max_length to at most {limit}"
+            )
+        specials = self.tokenizer.special_tokens()
+        for key in ("pad_token_id", "bos_token_id", "eos_token_id", "cls_token_id", "sep_token_id"):
+            ids = config.get(key)
+            for token_id in ids if isinstance(ids, list) else [ids]:
+                if isinstance(token_id, int) and token_id not in specials:
+                    raise ModelFileError(
+                        f"{m.tokenizer_path} has no special token at id {token_id}, the model's {key} ({path}): "
+                        "the tokenizer belongs to another model; ship the model's own tokenizer.json"
+                    )
 
     def embed(self, texts: Sequence[str], batch_size: int | None = None, kind: str = "document") -> Embeddings:
         texts = validate_texts(texts)
-        if batch_size is not None and batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise ConfigError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
         template = self.manifest.prompt(kind)
         t0 = time.perf_counter()
         encodings = self.tokenizer.encode([template.replace("{text}", t) for t in texts])

@@ -30,16 +30,20 @@ class ExportError(EmbeddingError):
     """An export failed, or its output missed the accuracy gate."""
 
 
+class ConfigError(EmbeddingError, ValueError):
+    """An argument or setting is out of range (batch_size, dim, pooling, provider options)."""
+
+
 class EmptyBatchError(InputError):
     """encode() got no texts at all."""
 
 
 class EmptyTextError(InputError):
-    """A text is empty or only whitespace: there is nothing to embed."""
+    """A text has nothing to embed: empty, whitespace, or only invisible (format/control) characters."""
 
 
 class TextTypeError(InputError, TypeError):
-    """An item is not a str."""
+    """An item is not a str, or not valid Unicode text (a lone surrogate)."""
 
 
 class DegenerateOutputError(EmbeddingError):

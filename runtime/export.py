@@ -10,27 +10,20 @@ the minimum cosine is below the manifest's `export_min_cosine`.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import shutil
 import sys
+import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from runtime.artifact import file_hashes, sha256_file, write_record  # noqa: F401  (sha256_file: re-exported)
 from runtime.errors import EmbeddingError, ExportError
 from runtime.manifest import ModelManifest, load_manifest
 
 PROBE_TEXTS = Path(__file__).resolve().parent.parent / "fixtures" / "corpora" / "probe.txt"
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_lines(path: str | Path) -> list[str]:
@@ -62,6 +55,9 @@ def onnx_export(checkpoint: str | Path, out_dir: str | Path, *, opset: int = 18)
         do_validation=False, local_files_only=True,
     )
     model = out_dir / "model.onnx"
+    src = Path(checkpoint) / "tokenizer.json"
+    if not (out_dir / "tokenizer.json").is_file() and src.is_file():
+        shutil.copy2(src, out_dir / "tokenizer.json")  # the gate then checks the tokenizer that ships
     onnx.checker.check_model(str(model))  # by path: works for graphs with external data (> 2 GB)
     return model
 
@@ -84,12 +80,14 @@ def parity_check(manifest: ModelManifest, checkpoint: str | Path, texts: list[st
 def gate_and_record(
     manifest: ModelManifest, checkpoint: str | Path, out_dir: Path, record: dict, *, probe: str | Path = PROBE_TEXTS,
 ) -> ParityResult:
-    """The parity gate for the graph in out_dir: writes artifact.json (record + sha256 + parity), then
-    raises ExportError if the minimum cosine against PyTorch fp32 misses the manifest's tolerance."""
+    """The parity gate for the graph in out_dir: writes artifact.json (record, the sha256 of the graph,
+    its external data and its tokenizer, parity), then raises ExportError if the minimum cosine
+    against PyTorch fp32 misses the manifest's tolerance."""
     result = parity_check(replace(manifest, artifact_dir=out_dir), checkpoint, read_lines(probe))
-    (out_dir / "artifact.json").write_text(json.dumps(
-        {"model": manifest.id, **record, "onnx_sha256": sha256_file(out_dir / manifest.onnx_file),
-         "parity": result.__dict__}, indent=2))
+    write_record(out_dir, {
+        "model": manifest.id, **record, **file_hashes(out_dir / manifest.onnx_file, out_dir / manifest.tokenizer_file),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parity": result.__dict__,
+    })
     if not result.passed:
         raise ExportError(
             f"{manifest.id}: ONNX vs PyTorch minimum cosine {result.min_cosine:.6f} is below the gate "
@@ -116,12 +114,38 @@ def export_and_gate(
                                {"checkpoint": str(checkpoint), "opset": opset, **(record or {})}, probe=probe)
 
 
+def export_to_directory(manifest: ModelManifest, checkpoint: str, out: Path, *, opset: int, replace_existing: bool):
+    """The command line's export: built in a temporary directory beside `out`, moved into place only
+    when it passed the gate. An existing non-empty `out` is never overwritten unless asked."""
+    if out.exists() and any(out.iterdir()) and not replace_existing:
+        raise ExportError(f"{out} already holds files: pass a new --out, or --replace to replace that export")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export.", dir=out.parent))
+    try:
+        # The recipe the cache would record: a later load through the manifest sees a current export,
+        # and cache_entry = false: the cache never rebuilds or deletes it.
+        record = {"recipe": manifest.recipe(), "cache_entry": False}
+        result = export_and_gate(manifest, checkpoint, tmp, opset=opset, record=record)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced.", dir=out.parent))
+            out.rename(old / out.name)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)  # the user asked for --replace
+        else:
+            tmp.rename(out)
+        return result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="manifest name or path")
     parser.add_argument("--checkpoint", help="HF checkpoint dir or hub id (default: the manifest's [source])")
     parser.add_argument("--out", help="output dir (default: the manifest's artifact dir)")
     parser.add_argument("--opset", type=int, default=18)
+    parser.add_argument("--replace", action="store_true", help="replace an earlier export in --out")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     args = parser.parse_args(argv)
     try:
         manifest = load_manifest(args.model)
@@ -132,13 +156,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"exported {manifest.id} to {manifest.artifact_dir}")
             return 0
         out = Path(args.out) if args.out else manifest.artifact_dir
-        result = export_and_gate(manifest, args.checkpoint, out, opset=args.opset)
-        src = Path(args.checkpoint) / "tokenizer.json"
-        if src.is_file() and not (out / "tokenizer.json").exists():
-            shutil.copy2(src, out / "tokenizer.json")
+        result = export_to_directory(manifest, args.checkpoint, out, opset=args.opset, replace_existing=args.replace)
     except EmbeddingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # optimum, torch, I/O: one line for the user, the traceback on request
+        if args.debug:
+            raise
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"error: the export failed: {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
     print(f"exported {manifest.id} to {out}: min cosine {result.min_cosine:.6f} (gate {result.threshold})")
     return 0
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runtime.errors import ManifestError
+from runtime.schema import PRECISIONS, check_choice, check_keys, check_type, read_toml
 
 POOLINGS = ("mean", "last_token", "cls")
 PADDING_SIDES = ("left", "right")
@@ -60,13 +60,14 @@ class ModelManifest:
     prompts: dict[str, str] = field(default_factory=lambda: {k: "{text}" for k in INPUT_KINDS})
     matryoshka_min_dim: int | None = None
     trained: bool = True  # False for random-weight models: semantic criteria skip on them
-    onnx_sha256: str | None = None
+    onnx_sha256: str | None = None  # when given, the loaded graph must hash to it
+    tokenizer_sha256: str | None = None  # likewise for tokenizer.json
     export_min_cosine: float = 0.9999  # the export parity gate's tolerance
     source: Source | None = None
     # The manifest (name or path) of the original model this deployment must match; None: itself.
     # A re-export or quantization of a model points here so parity is judged against the true baseline.
     baseline: str | None = None
-    precision: str = "fp32"  # of the deployed graph: fp32 | fp16 | fp8; profiles may set tolerances per precision
+    precision: str = "fp32"  # of the deployed graph: fp32 | fp16 | bf16 | int8 | fp8; profiles may set tolerances per precision
     path: Path | None = None  # the TOML file it came from
 
     @property
@@ -76,6 +77,10 @@ class ModelManifest:
     @property
     def tokenizer_path(self) -> Path:
         return self.artifact_dir / self.tokenizer_file
+
+    def recipe(self) -> dict[str, Any]:
+        """What the artifacts are built from (the [source] table): a change to it makes a cache entry stale."""
+        return {"kind": self.source.kind, **self.source.options} if self.source else {}
 
     def prompt(self, kind: str) -> str:
         if kind not in INPUT_KINDS:
@@ -92,44 +97,59 @@ def _expand(value: str, manifest_dir: Path) -> Path:
     return path if path.is_absolute() else (manifest_dir / path).resolve()
 
 
-def _require(data: dict[str, Any], key: str, kind: type, where: Path) -> Any:
-    if key not in data:
-        raise ManifestError(f"{where}: missing required key {key!r}")
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ManifestError(f"{where}: {key!r} must be {kind.__name__}, got {value!r}")
-    return value
+# key -> type(s); required keys have no default in ModelManifest.
+_TOP = {
+    "id": str, "name": str, "dimension": int, "pooling": str, "padding_side": str, "max_length": int,
+    "output": str, "normalize": bool, "prompts": dict, "matryoshka_min_dim": int, "trained": bool,
+    "export_min_cosine": float, "files": dict, "source": dict, "baseline": str, "precision": str,
+}
+_REQUIRED = ("id", "name", "dimension", "pooling", "padding_side", "max_length")
+_FILES = {"dir": str, "onnx": str, "tokenizer": str, "onnx_sha256": str, "tokenizer_sha256": str}
+SOURCE_KINDS = ("python-package", "random-qwen3", "hf", "precision-of")
 
 
-def _parse_source(table: dict[str, Any], where: Path) -> Source:
-    kind = _require(table, "kind", str, where)
-    return Source(kind=kind, options={k: v for k, v in table.items() if k != "kind"})
+def _table(data: dict[str, Any], schema: dict[str, type], where: str) -> dict[str, Any]:
+    check_keys(data, schema, where, ManifestError)
+    for key, value in data.items():
+        check_type(value, schema[key], f"{where}: {key!r}", ManifestError)
+    return data
 
 
 def parse_manifest(data: dict[str, Any], where: Path) -> ModelManifest:
-    """Validate a manifest's TOML table; every message names the file and the key."""
-    pooling = _require(data, "pooling", str, where)
-    if pooling not in POOLINGS:
-        raise ManifestError(f"{where}: pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
-    padding_side = _require(data, "padding_side", str, where)
-    if padding_side not in PADDING_SIDES:
-        raise ManifestError(f"{where}: padding_side {padding_side!r} is not 'left' or 'right'")
-    dimension = _require(data, "dimension", int, where)
-    max_length = _require(data, "max_length", int, where)
+    """Validate a manifest's TOML table; every message names the file and the key. Unknown keys are
+    errors (with the closest known key as a hint), never silently ignored."""
+    _table(data, _TOP, str(where))
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise ManifestError(f"{where}: missing required key {missing[0]!r}")
+    check_choice(data["pooling"], POOLINGS, f"{where}: pooling", ManifestError)
+    check_choice(data["padding_side"], PADDING_SIDES, f"{where}: padding_side", ManifestError)
+    check_choice(data.get("precision", "fp32"), PRECISIONS, f"{where}: precision", ManifestError)
+    dimension, max_length = data["dimension"], data["max_length"]
     if dimension <= 0 or max_length <= 0:
         raise ManifestError(f"{where}: dimension and max_length must be positive")
-    prompts = {k: "{text}" for k in INPUT_KINDS} | dict(data.get("prompts", {}))
+    min_dim = data.get("matryoshka_min_dim")
+    if min_dim is not None and not 1 <= min_dim <= dimension:
+        raise ManifestError(f"{where}: matryoshka_min_dim {min_dim} must be within 1..dimension ({dimension})")
+    gate = data.get("export_min_cosine", 0.9999)
+    if not -1 <= gate <= 1:
+        raise ManifestError(f"{where}: export_min_cosine {gate} is not a cosine (-1..1)")
+    given = _table(data.get("prompts", {}), dict.fromkeys(INPUT_KINDS, str), f"{where} [prompts]")
+    prompts = {k: "{text}" for k in INPUT_KINDS} | given
     for kind, template in prompts.items():
         if "{text}" not in template:
             raise ManifestError(f"{where}: prompts.{kind} must contain '{{text}}', got {template!r}")
-    files = data.get("files", {})
+    files = _table(data.get("files", {}), _FILES, f"{where} [files]")
     source = data.get("source")
+    if source is not None:
+        check_type(source.get("kind"), str, f"{where}: [source] kind", ManifestError)
+        check_choice(source["kind"], SOURCE_KINDS, f"{where}: [source] kind", ManifestError)
     return ModelManifest(
-        id=_require(data, "id", str, where),
-        name=_require(data, "name", str, where),
+        id=data["id"],
+        name=data["name"],
         dimension=dimension,
-        pooling=pooling,
-        padding_side=padding_side,
+        pooling=data["pooling"],
+        padding_side=data["padding_side"],
         max_length=max_length,
         artifact_dir=_expand(files.get("dir", "{cache}/" + data["id"]), where.parent),
         onnx_file=files.get("onnx", "model.onnx"),
@@ -137,11 +157,12 @@ def parse_manifest(data: dict[str, Any], where: Path) -> ModelManifest:
         output=data.get("output", "last_hidden_state"),
         normalize=data.get("normalize", True),
         prompts=prompts,
-        matryoshka_min_dim=data.get("matryoshka_min_dim"),
+        matryoshka_min_dim=min_dim,
         trained=data.get("trained", True),
         onnx_sha256=files.get("onnx_sha256"),
-        export_min_cosine=data.get("export_min_cosine", 0.9999),
-        source=_parse_source(source, where) if source else None,
+        tokenizer_sha256=files.get("tokenizer_sha256"),
+        export_min_cosine=float(gate),
+        source=Source(kind=source["kind"], options={k: v for k, v in source.items() if k != "kind"}) if source else None,
         baseline=data.get("baseline"),
         precision=data.get("precision", "fp32"),
         path=where,
@@ -168,8 +189,4 @@ def load_manifest(name_or_path: str | os.PathLike[str]) -> ModelManifest:
         raise ManifestError(
             f"no model manifest at {candidate}: pass a path to a .toml manifest or one of: {known}"
         )
-    try:
-        data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{candidate}: not valid TOML ({exc})") from None
-    return parse_manifest(data, candidate)
+    return parse_manifest(read_toml(candidate, ManifestError), candidate)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from runtime.errors import InputError
+from runtime.errors import ConfigError, InputError
 
 
 def _check(mask: np.ndarray) -> None:
@@ -51,5 +51,5 @@ def pool(strategy: str, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     try:
         pooler = POOLERS[strategy]
     except KeyError:
-        raise ValueError(f"unknown pooling {strategy!r}: use one of {', '.join(POOLERS)}") from None
+        raise ConfigError(f"unknown pooling {strategy!r}: use one of {', '.join(POOLERS)}") from None
     return pooler(hidden, mask)

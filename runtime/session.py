@@ -14,7 +14,7 @@ from typing import Any
 
 import onnxruntime as ort
 
-from runtime.errors import ModelFileError, ProviderError
+from runtime.errors import ConfigError, ModelFileError, ProviderError
 
 #: Short names users type, in the order "auto" prefers them.
 PROVIDER_NAMES: dict[str, str] = {
@@ -65,10 +65,10 @@ class TensorRTOptions:
         }
         opts |= {k: v for k, v in optional.items() if v is not None}
         if self.builder_optimization_level is not None and not 0 <= self.builder_optimization_level <= 5:
-            raise ValueError("TensorRT builder_optimization_level must be within 0-5")
+            raise ConfigError("TensorRT builder_optimization_level must be within 0-5")
         shapes = [self.profile_min_shapes, self.profile_opt_shapes, self.profile_max_shapes]
         if any(shapes) and not all(shapes):
-            raise ValueError("TensorRT shape profiles need all three of min, opt and max shapes")
+            raise ConfigError("TensorRT shape profiles need all three of min, opt and max shapes")
         return {k: _ort_value(v) for k, v in opts.items()}
 
 
@@ -81,7 +81,7 @@ class CUDAOptions:
 
     def to_ort(self) -> dict[str, str]:
         if self.arena_extend_strategy not in ("kNextPowerOfTwo", "kSameAsRequested"):
-            raise ValueError("CUDA arena_extend_strategy must be kNextPowerOfTwo or kSameAsRequested")
+            raise ConfigError("CUDA arena_extend_strategy must be kNextPowerOfTwo or kSameAsRequested")
         opts: dict[str, Any] = {"device_id": self.device_id, "arena_extend_strategy": self.arena_extend_strategy}
         if self.gpu_mem_limit is not None:
             opts["gpu_mem_limit"] = self.gpu_mem_limit

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runtime.errors import ConfigError
 from runtime.manifest import ModelManifest
 from runtime.session import TensorRTOptions
 
@@ -38,7 +39,7 @@ def shape_profile(
     inputs = [n for n in input_names if n in TOKEN_INPUTS]
     unknown = [n for n in input_names if n not in TOKEN_INPUTS]
     if unknown:
-        raise ValueError(f"cannot derive TensorRT shapes for inputs {unknown}: set the profile by hand")
+        raise ConfigError(f"cannot derive TensorRT shapes for inputs {unknown}: set the profile by hand")
     opt_seq = min(opt_seq, manifest.max_length)
 
     def shapes(batch: int, seq: int) -> str:

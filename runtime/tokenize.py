@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from runtime.errors import ModelFileError
+from runtime.errors import ConfigError, ModelFileError
+
+
+#: A text longer than max_length x this many characters is cut before tokenizing (then checked).
+CHARS_PER_TOKEN_BOUND = 16
 
 
 @dataclass(frozen=True)
@@ -73,9 +77,42 @@ class TextTokenizer:
     def vocab_size(self) -> int:
         return self._tok.get_vocab_size(with_added_tokens=True)
 
+    def special_tokens(self) -> dict[int, str]:
+        """id -> content of the tokenizer's special tokens."""
+        return {i: t.content for i, t in self._tok.get_added_tokens_decoder().items() if t.special}
+
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
-        """Truncated, unpadded encodings (special tokens included)."""
-        return self._tok.encode_batch(list(texts), add_special_tokens=True)
+        """Truncated, unpadded encodings (special tokens included).
+
+        Memory follows the truncated size, not the raw input: a text far longer than max_length is cut
+        before it is tokenized (a 1 MB text would otherwise be tokenized whole, overflow and all), at a
+        bound that cannot change what truncation keeps (see _encode_cut).
+        """
+        texts = list(texts)
+        bound = self.max_length * CHARS_PER_TOKEN_BOUND
+        long = [i for i, t in enumerate(texts) if len(t) > bound]
+        if not long:
+            return self._tok.encode_batch(texts, add_special_tokens=True)
+        cut = [t[:bound] if len(t) > bound else t for t in texts]
+        encodings = self._tok.encode_batch(cut, add_special_tokens=True)
+        for i in long:
+            encodings[i] = self._encode_cut(texts[i], encodings[i], bound)
+        return encodings
+
+    def _encode_cut(self, text: str, encoding: Encoding, bound: int) -> Encoding:
+        """The encoding of text[:bound] is the encoding of the whole text when (1) truncation dropped
+        tokens of the cut text, so there were more than max_length, and (2) whitespace lies between
+        the last kept token and the cut: tokenizers split words at whitespace first, so no kept token
+        can depend on what follows it. Otherwise the bound grows, up to the whole text (a long text
+        without whitespace, e.g. unspaced CJK, may be tokenized whole)."""
+        while True:
+            kept = [end for (_, end), special in zip(encoding.offsets, encoding.special_tokens_mask) if not special]
+            if encoding.overflowing and kept and any(c.isspace() for c in text[max(kept):bound]):
+                return encoding
+            bound *= 4
+            if bound >= len(text):
+                return self._tok.encode(text, add_special_tokens=True)
+            encoding = self._tok.encode(text[:bound], add_special_tokens=True)
 
     def pad(self, encodings: Sequence[Encoding], pad_to: int | None = None) -> Batch:
         """Pad to the longest encoding, or to `pad_to` (a fixed-shape bucket)."""
@@ -83,7 +120,7 @@ class TextTokenizer:
         width = max(lengths)
         if pad_to is not None:
             if pad_to < width:
-                raise ValueError(f"pad_to={pad_to} is shorter than the longest text ({width} tokens)")
+                raise ConfigError(f"pad_to={pad_to} is shorter than the longest text ({width} tokens)")
             width = pad_to
         ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)

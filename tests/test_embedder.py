@@ -113,14 +113,15 @@ def test_bad_input_gets_a_specific_error(model, texts, error, message):
 
 
 def test_validate_texts_accepts_odd_but_real_text():
-    assert validate_texts(["\x00a", "🙂", "\u200b"]) == ["\x00a", "🙂", "\u200b"]
+    odd = ["\x00a", "🙂", "zero\u200bwidth", "\u00adsoft hyphen", "e\u0301"]
+    assert validate_texts(odd) == odd
 
 
 def test_missing_model_files(minilm, tmp_path):
-    with pytest.raises(ModelFileError, match="tokenizer not found"):
+    with pytest.raises(ModelFileError, match="model.onnx not found"):
         Embedder(replace(minilm.manifest, artifact_dir=tmp_path))
-    shutil.copy(minilm.manifest.tokenizer_path, tmp_path / "tokenizer.json")
-    with pytest.raises(ModelFileError, match="ONNX model not found"):
+    shutil.copy(minilm.manifest.onnx_path, tmp_path / "model.onnx")
+    with pytest.raises(ModelFileError, match="tokenizer.json not found"):
         Embedder(replace(minilm.manifest, artifact_dir=tmp_path))
 
 

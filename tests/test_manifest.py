@@ -36,12 +36,12 @@ BASE = {"id": "m", "name": "n", "dimension": 8, "pooling": "mean", "padding_side
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"pooling": "max"}, "pooling 'max' is not one of"),
-        ({"padding_side": "up"}, "padding_side 'up'"),
-        ({"dimension": "8"}, "'dimension' must be int"),
+        ({"pooling": "max"}, "pooling is 'max': use one of mean, last_token, cls"),
+        ({"padding_side": "up"}, "padding_side is 'up'"),
+        ({"dimension": "8"}, "'dimension' must be an integer"),
         ({"dimension": 0}, "must be positive"),
         ({"prompts": {"query": "no placeholder"}}, "must contain '{text}'"),
-        ({"source": {"package": "x"}}, "missing required key 'kind'"),
+        ({"source": {"package": "x"}}, r"\[source\] kind must be a string"),
     ],
 )
 def test_bad_manifests_name_the_key(tmp_path, change, message):

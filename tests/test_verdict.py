@@ -64,7 +64,7 @@ def test_profiles_load_and_extend():
 def test_bad_profile(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[criteria]]\nid = "a"\ntitle = "t"\nprd_ref = "r"\ncomparator = "~"\ntarget = 1\nunit = ""\n')
-    with pytest.raises(ProfileError, match="comparator must be one of"):
+    with pytest.raises(ProfileError, match="comparator is '~': use one of"):
         load_profile(bad)
     with pytest.raises(ProfileError, match="cpu-default"):
         load_profile("no-such-profile")
