@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from runtime.artifact import is_cache_entry, read_record, sha256_file
-from runtime.errors import ManifestError, ModelFileError
+from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError
 from runtime.export import export_and_gate, gate_and_record, read_lines
 from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
 
@@ -139,7 +139,15 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
         return is_cache_entry(now) and (rebuild or now.get("recipe") != manifest.recipe()
                                         or not (manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file()))
 
-    _build_locked(directory, build, may_replace=still_ours_and_due)
+    try:
+        _build_locked(directory, build, may_replace=still_ours_and_due)
+    except EmbeddingError:
+        raise
+    except Exception as exc:  # optimum, torch, I/O: one message, and the old artifacts are untouched
+        raise ExportError(
+            f"building {manifest.id} into {directory} failed ({type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0][:300]}); any earlier artifacts there are kept as they were"
+        ) from exc
 
 
 def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict) -> None:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.artifact import sha256_file
+from runtime.errors import ModelFileError
 from runtime.manifest import ModelManifest
 
 
 def checkpoint_fingerprint(checkpoint: str | Path) -> str:
     """sha256 over the checkpoint's weight files (names and contents)."""
-    from runtime.export import sha256_file
-
     files = sorted(p for p in Path(checkpoint).glob("*") if p.suffix in (".safetensors", ".bin"))
     digest = hashlib.sha256()
     for path in files:
@@ -41,13 +41,23 @@ class Reference:
             from transformers import AutoModel, AutoTokenizer
 
             # split_special_tokens: like the runtime, a literal special-token string in user text stays text.
-            tokenizer = AutoTokenizer.from_pretrained(
-                self.checkpoint, trust_remote_code=self.trust_remote_code, split_special_tokens=True
-            )
+            # local_files_only: nothing is fetched from a hub; a checkpoint must be on this machine.
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(
+                    self.checkpoint, trust_remote_code=self.trust_remote_code, split_special_tokens=True,
+                    local_files_only=True,
+                )
+                model = AutoModel.from_pretrained(
+                    self.checkpoint, dtype=torch.float32, trust_remote_code=self.trust_remote_code,
+                    local_files_only=True,
+                ).eval()
+            except OSError as exc:
+                raise ModelFileError(
+                    f"the PyTorch baseline checkpoint {self.checkpoint!r} is not on this machine (nothing is fetched "
+                    f"from a hub): download it elsewhere and point the manifest's [source] checkpoint at the "
+                    f"directory ({str(exc).splitlines()[0][:200]})"
+                ) from None
             tokenizer.padding_side = self.manifest.padding_side
-            model = AutoModel.from_pretrained(
-                self.checkpoint, dtype=torch.float32, trust_remote_code=self.trust_remote_code
-            ).eval()
             self._accepts = set(inspect.signature(model.forward).parameters)
             self._loaded = (torch, tokenizer, model)
         return self._loaded

@@ -107,15 +107,18 @@ def installed_tensorrt_version() -> str:
 
 
 def options_for(manifest: ModelManifest, cache_root: Path, *, fp16: bool = False, **extra: Any) -> TensorRTOptions:
-    """TensorRT options for a manifest's model, reading the graph's inputs and the model's sha256."""
+    """TensorRT options for a manifest's model, reading the graph's inputs and the model's sha256.
+
+    The engine cache key uses the verified hash of the file that will be loaded (hashed, or remembered
+    for its size and mtime), never a recorded one: a changed graph can never reuse an old engine."""
     import onnx
 
-    from runtime.export import sha256_file
+    from runtime.artifact import verified_sha256
+    from runtime.manifest import cache_root as default_cache_root
 
     graph = onnx.load(str(manifest.onnx_path), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
     inputs = [i.name for i in graph.input if i.name not in initializers]
-    record = manifest.artifact_dir / "artifact.json"
-    sha = json.loads(record.read_text()).get("onnx_sha256") if record.is_file() else None
-    return tensorrt_options(manifest, inputs, onnx_sha256=sha or sha256_file(manifest.onnx_path),
+    sha, _ = verified_sha256(manifest.onnx_path, default_cache_root() / "verified")
+    return tensorrt_options(manifest, inputs, onnx_sha256=sha,
                             trt_version=installed_tensorrt_version(), cache_root=cache_root, fp16=fp16, **extra)
