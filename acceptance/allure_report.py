@@ -76,7 +76,11 @@ def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str) ->
         "Driver": env.get("gpu_driver", "n/a"), "CUDA": env.get("cuda_driver", "n/a"), "TensorRT": env.get("tensorrt"),
         "onnxruntime": env.get("onnxruntime"), "Providers.available": ", ".join(env.get("providers_available", [])),
         "Providers.used": ", ".join(env.get("providers_used", [])), "Model": model.get("id"),
-        "Model.sha256": model.get("onnx_sha256"), "Profile": profile, "Verdict": verdict["verdict"],
+        "Model.sha256": model.get("onnx_sha256"), "Model.verified_against": ", ".join(model.get("verified_against") or [])
+        or "nothing recorded", "Tokenizer.sha256": model.get("tokenizer_sha256"), "Profile": profile,
+        "Verdict": verdict["verdict"], "Run": verdict.get("run", {}).get("run_id"),
+        "Run.ended": verdict.get("run", {}).get("ended"), "Run.command": verdict.get("run", {}).get("command"),
+        "Suite.commit": verdict.get("run", {}).get("suite", {}).get("commit"),
     }
     (results_dir / "environment.properties").write_text(
         "\n".join(f"{k}={str(v).replace(chr(10), ' ')}" for k, v in props.items()) + "\n", encoding="utf-8")

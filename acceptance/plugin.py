@@ -289,6 +289,11 @@ class SignoffRecorder:
 
         width = max(terminalreporter._tw.fullwidth, 140)
         print_verdict(self.verdict, Console(file=terminalreporter._tw._file, width=width))
+        model, run = self.verdict.model, self.verdict.run
+        terminalreporter.write_line(
+            f"run {run.get('run_id')} ({run.get('ended')}); tested {model.get('onnx') or 'no model file'}"
+            + (f" sha256 {model['onnx_sha256'][:16]}…, checked against "
+               f"{', '.join(model.get('verified_against') or []) or 'no recorded hash'}" if model.get("onnx_sha256") else ""))
         terminalreporter.write_line(f"signoff.json: {Path(config.getoption('--reports-dir')) / 'signoff.json'}")
 
 

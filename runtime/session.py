@@ -103,6 +103,8 @@ class SessionConfig:
     record_placement: bool = True  # which provider runs each node, where this ORT can say
 
     def preference(self) -> list[str]:
+        if isinstance(self.providers, str):
+            raise ConfigError(f"providers takes a tuple of names, e.g. ({self.providers!r},), not a str")
         names = list(PROVIDER_NAMES) if "auto" in self.providers else list(self.providers)
         unknown = [n for n in names if n not in PROVIDER_NAMES]
         if unknown:
@@ -171,6 +173,10 @@ def create_session(
         raise ModelFileError(f"ONNX model not found at {model_path}: export it first (python -m runtime.export)")
     available = list(ort.get_available_providers() if available is None else available)
     plan, requested, skipped = plan_providers(config, available)
+    if config.graph_optimization not in GRAPH_OPTIMIZATION:
+        raise ConfigError(f"graph_optimization {config.graph_optimization!r}: use one of {', '.join(GRAPH_OPTIMIZATION)}")
+    if config.intra_op_threads < 0:
+        raise ConfigError(f"intra_op_threads must be 0 (one per core) or more, got {config.intra_op_threads}")
     options = ort.SessionOptions()
     options.graph_optimization_level = GRAPH_OPTIMIZATION[config.graph_optimization]
     options.intra_op_num_threads = config.intra_op_threads
