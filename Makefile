@@ -56,7 +56,7 @@ report: $(NODE_STAMP)
 	@echo "dashboard: $(REPORTS)/allure-report$(if $(SINGLE_FILE),-single,)/index.html"
 
 bench: $(STAMP)
-	$(BIN)/python -m runtime.bench --model $(MODEL) --out $(REPORTS)/bench.json
+	$(BIN)/python -m modelprep.bench --model $(MODEL) --out $(REPORTS)/bench.json
 
 clean:
 	rm -rf $(REPORTS) .pytest_cache .hypothesis

@@ -76,17 +76,17 @@ def write_completion_report(verdict: dict[str, Any], path: Path) -> Path:
         crit = c.get(f"latency.p95_ms.batch_{batch}")
         samples = (crit or {}).get("details", {}).get("samples")
         lines.append(f"- Batch size {batch}: {value(crit, '{:.1f}')}"
-                     + (f" (target {crit['comparator']} {crit['target']:g} ms, {samples} samples)" if crit and samples else ""))
+                     + (f" (target {crit['target_text']}, {samples} samples)" if crit and samples else ""))
     lines += ["", "**Throughput:**"]
     for threads, label in ((1, "Single-threaded"), (4, "Concurrent (4 threads)")):
         crit = c.get(f"throughput.qps.threads_{threads}")
-        lines.append(f"- {label}: {value(crit, '{:.1f}')}" + (f" (target {crit['comparator']} {crit['target']:g})" if crit else ""))
+        lines.append(f"- {label}: {value(crit, '{:.1f}')}" + (f" (target {crit['target_text']})" if crit else ""))
     semantic = c.get("quality.semantic_pass_rate")
     lines += [
         "", "**Quality:**",
         f"- Cosine similarity vs HuggingFace PyTorch fp32: min {value(c.get('parity.min_cosine'), '{:.6f}')}"
         + (f", mean {parity_mean:.6f}" if parity_mean is not None else "")
-        + (f" ({parity['comparator']} {parity['target']:g} target)" if parity else ""),
+        + (f" (target {parity['target_text']})" if parity else ""),
         f"- Semantic similarity tests: {status(semantic)} ({value(semantic, '{:.2f}')})",
         f"- Retrieval recall@10 (agreement with the baseline's top 10): {value(c.get('retrieval.recall_at_10'), '{:.3f}')}",
         f"- L2 normalization, max |norm - 1|: {value(c.get('norm.max_deviation'), '{:.2e}')}",
@@ -108,13 +108,13 @@ def write_completion_report(verdict: dict[str, Any], path: Path) -> Path:
     ]
     for label, cid, fmt in rows:
         crit = c.get(cid)
-        target = f"{crit['comparator']} {crit['target']:g} {crit['unit']}".strip() if crit else "not in this profile"
+        target = crit["target_text"] if crit else "not in this profile"
         lines.append(f"| {label} | {target} | {value(crit, fmt)} | {status(crit)} |")
     lines += ["", "## Every criterion of the profile", "", "| Criterion | PRD | Target | Measured | Status |",
               "|---|---|---|---|---|"]
     for crit in verdict["criteria"]:
         req = "" if crit["required"] else " (informational)"
-        lines.append(f"| `{crit['id']}` | {crit['prd_ref']} | {crit['comparator']} {crit['target']:g} {crit['unit']}{req} "
+        lines.append(f"| `{crit['id']}` | {crit['prd_ref']} | {crit['target_text']}{req} "
                      f"| {value(crit)} | {status(crit)} |")
     unmet = [x for x in verdict["criteria"] if x["status"] in ("skipped", "not-run", "error")]
     lines += ["", "## Skipped, not run, or broken (each counts as not met)", ""]
@@ -164,7 +164,7 @@ def precision_table(runs: list[dict[str, Any]]) -> str:
         for run in runs:
             crit = _by_id(run).get(cid)
             cells.append("not in profile" if crit is None else
-                         f"{value(crit, '{:.6g}')} (target {crit['comparator']} {crit['target']:g}) {status(crit)}")
+                         f"{value(crit, '{:.6g}')} (target {crit['target_text']}) {status(crit)}")
         lines.append(f"| `{cid}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 import random
 from functools import cache
-from pathlib import Path
+from runtime.paths import corpora_dir, read_lines
 
-from runtime.export import read_lines
-
-CORPORA = Path(__file__).resolve().parent.parent / "fixtures" / "corpora"
+CORPORA = corpora_dir()
 
 
 def _tsv(name: str) -> list[dict[str, str]]:

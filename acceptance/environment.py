@@ -6,6 +6,8 @@ import os
 import platform
 from typing import Any
 
+from runtime.tensorrt import installed_tensorrt_version
+
 
 def cpu_model() -> str:
     try:
@@ -38,15 +40,6 @@ def gpu_info() -> dict[str, Any]:
         pynvml.nvmlShutdown()
 
 
-def tensorrt_version() -> str:
-    try:
-        import tensorrt
-
-        return tensorrt.__version__
-    except ImportError:
-        return "not installed"
-
-
 def describe_environment(sessions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     import onnxruntime as ort
     import psutil
@@ -62,6 +55,6 @@ def describe_environment(sessions: list[dict[str, Any]] | None = None) -> dict[s
         "onnxruntime": ort.__version__,
         "providers_available": ort.get_available_providers(),
         "providers_used": used or ["no session was created"],
-        "tensorrt": tensorrt_version(),
+        "tensorrt": installed_tensorrt_version(),
         **gpu_info(),
     }

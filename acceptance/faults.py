@@ -75,28 +75,42 @@ def parse_fault(spec: str) -> tuple[str, str]:
     return name, arg
 
 
+class _EmbedRewritten:
+    """An embedder whose embed() is rewritten; everything else passes through (encode goes through embed)."""
+
+    def __init__(self, inner: Embedder, embed):
+        self._inner, self.embed = inner, embed
+
+    def encode(self, texts, batch_size=None, kind="document") -> np.ndarray:
+        return self.embed(texts, batch_size=batch_size, kind=kind).vectors
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
 def inject(embedder: Embedder, fault: str | None) -> Embedder:
+    """Wrap the embedder's public seams (session, tokenizer, postprocess, embed) with a fault."""
     if not fault:
         return embedder
     name, arg = parse_fault(fault)
     if name == "sleep":
         embedder.session = _WrappedSession(embedder.session, sleep_s=float(arg or 50) / 1e3)
     elif name == "final-position-pooling":
-        finish = embedder._finish
+        postprocess = embedder.postprocess
         embedder.session = _WrappedSession(embedder.session, naive_positions=True)
 
         def final_position(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            return finish(hidden[:, -1:, :], np.ones_like(mask[:, -1:]))
+            return postprocess(hidden[:, -1:, :], np.ones_like(mask[:, -1:]))
 
-        embedder._finish = final_position
+        embedder.postprocess = final_position
     elif name == "nondeterministic":
-        finish, rng = embedder._finish, np.random.default_rng()
+        postprocess, rng = embedder.postprocess, np.random.default_rng()
 
         def noisy(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
             scale = 0.05 * float(hidden.std())
-            return finish(hidden + rng.normal(0, scale, hidden.shape).astype(hidden.dtype), mask)
+            return postprocess(hidden + rng.normal(0, scale, hidden.shape).astype(hidden.dtype), mask)
 
-        embedder._finish = noisy
+        embedder.postprocess = noisy
     elif name == "unordered-output":
         embed = embedder.embed
 
@@ -105,14 +119,14 @@ def inject(embedder: Embedder, fault: str | None) -> Embedder:
             order = np.argsort(-result.token_counts, kind="stable")
             return replace(result, vectors=result.vectors[order])
 
-        embedder.embed = unordered
+        return _EmbedRewritten(embedder, unordered)
     elif name == "truncation":
-        embedder.tokenizer._tok.enable_truncation(int(arg))
+        embedder.tokenizer = embedder.tokenizer.with_max_length(int(arg))
     elif name == "accept-blank":
         embed = embedder.embed
 
         def lenient(texts, *args, **kwargs):
             return embed([t if has_visible_character(t) else "-" for t in texts], *args, **kwargs)
 
-        embedder.embed = lenient
+        return _EmbedRewritten(embedder, lenient)
     return embedder

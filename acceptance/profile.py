@@ -38,8 +38,14 @@ class Criterion:
     def passes(self, measured: float) -> bool:
         return bool(COMPARATORS[self.comparator](measured, self.target))
 
+    def badness(self, measured: float) -> float:
+        """The one "which direction is worse" rule: larger is worse. For an upper bound (<, <=) a larger
+        value is worse, for a lower bound (>, >=, ==) a smaller one."""
+        return measured if self.comparator.startswith("<") else -measured
+
     @property
     def target_text(self) -> str:
+        """The target as every report shows it, e.g. "< 30 ms"."""
         return f"{self.comparator} {self.target:g} {self.unit}".strip()
 
 

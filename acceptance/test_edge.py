@@ -41,8 +41,8 @@ class Worst:
         self.criterion, self.value = criterion, None
 
     def see(self, value: float) -> None:
-        lower_is_worse = not self.criterion.criterion.comparator.startswith("<")
-        if self.value is None or (value < self.value if lower_is_worse else value > self.value):
+        crit = self.criterion.criterion
+        if self.value is None or crit.badness(value) > crit.badness(self.value):
             self.value = value
         assert self.criterion.criterion.passes(value), f"{value:.6g} misses {self.criterion.criterion.target_text}"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from acceptance.corpora import parity_texts, triplets
-from acceptance.plugin import target
+from acceptance.criterion_check import target
 from runtime.errors import EmptyBatchError, EmptyTextError
 
 pytestmark = [pytest.mark.integration, pytest.mark.criterion("integration.tests_passing")]

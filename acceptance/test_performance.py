@@ -36,7 +36,7 @@ def _alone_on_the_machine(pytestconfig):
 
 
 @pytest.fixture(scope="module")
-def latency_grid(embedder, profile, pytestconfig) -> dict[tuple[int, int], LatencyCell]:
+def latency_grid(embedder, profile, reports_dir, run_dir) -> dict[tuple[int, int], LatencyCell]:
     min_samples = profile.setting("min_samples")
     query_tokens = profile.setting("latency_text_tokens")
     cells: dict[tuple[int, int], LatencyCell] = {}
@@ -58,14 +58,12 @@ def latency_grid(embedder, profile, pytestconfig) -> dict[tuple[int, int], Laten
                 )
             cells[(batch_size, tokens)] = cell
             raw_rows += [(batch_size, tokens, i, f"{ms:.4f}") for i, ms in enumerate(samples)]
-    reports = pytestconfig._signoff_run_dir.parent
-    reports.mkdir(parents=True, exist_ok=True)
+    reports = reports_dir
     with open(reports / "latency_raw.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["batch_size", "text_tokens", "sample", "latency_ms"])
         writer.writerows(raw_rows)
-    pytestconfig._signoff_run_dir.mkdir(parents=True, exist_ok=True)
-    (pytestconfig._signoff_run_dir / "latency-grid.json").write_text(json.dumps([c.as_dict() for c in cells.values()]))
+    (run_dir / "latency-grid.json").write_text(json.dumps([c.as_dict() for c in cells.values()]))
     targets = [{"id": c.id, "target": c.target, "comparator": c.comparator, "details": {"text_tokens": query_tokens}}
                for c in profile.criteria.values() if c.id.startswith("latency.p95_ms.")]
     view = {"model": {"id": embedder.manifest.id}, "criteria": targets,
@@ -81,10 +79,10 @@ def latency_grid(embedder, profile, pytestconfig) -> dict[tuple[int, int], Laten
     [pytest.param(b, marks=pytest.mark.criterion(f"latency.p95_ms.batch_{b}"), id=f"batch_{b}")
      for b in CRITERION_BATCHES],
 )
-def test_latency_p95(latency_grid, profile, criterion, batch_size, pytestconfig):
+def test_latency_p95(latency_grid, profile, criterion, batch_size, reports_dir):
     cell = latency_grid[(batch_size, profile.setting("latency_text_tokens"))]
     min_p95 = profile.setting("min_samples")["p95"]
-    reports = pytestconfig._signoff_run_dir.parent
+    reports = reports_dir
     for path in (reports / "latency_raw.csv", reports / "plots" / "latency_vs_batch.png",
                  reports / "plots" / "latency_vs_length.png"):
         attach_file(path)

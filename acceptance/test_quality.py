@@ -24,14 +24,14 @@ def parity(embedder, reference):
 
 @pytest.mark.parity
 @pytest.mark.criterion("parity.min_cosine")
-def test_parity_min_cosine(parity, criterion, pytestconfig):
+def test_parity_min_cosine(parity, criterion, reports_dir):
     deployed = np.concatenate([ours for ours, _ in parity.values()])
     baseline = np.concatenate([base for _, base in parity.values()])
     cos = cosines(deployed, baseline)
     view = {"model": {"id": criterion.item.config.getoption("--model")}, "criteria": [
         {"id": "parity.min_cosine", "target": criterion.target, "comparator": criterion.criterion.comparator,
          "details": {"cosines": cos.tolist()}}]}
-    attach_file(plots.parity_histogram(view, pytestconfig._signoff_run_dir.parent / "plots"))
+    attach_file(plots.parity_histogram(view, reports_dir / "plots"))
     criterion.check(
         float(np.nan_to_num(cos, nan=-1.0).min()), mean=float(np.nanmean(cos)), p1=float(np.nanpercentile(cos, 1)),
         texts=len(cos), kinds=list(parity), error_stats=error_stats(deployed, baseline),

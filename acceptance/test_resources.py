@@ -10,7 +10,7 @@ import pytest
 
 
 def run_probe(manifest, provider: str, batch: int, *extra: str) -> dict:
-    cmd = [sys.executable, "-m", "runtime.probe", "--model", str(manifest.path), "--provider", provider,
+    cmd = [sys.executable, "-m", "acceptance.probe", "--model", str(manifest.path), "--provider", provider,
            "--batch", str(batch), *extra]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

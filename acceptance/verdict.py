@@ -36,6 +36,7 @@ class CriterionResult:
     comparator: str
     unit: str
     required: bool
+    target_text: str  # Criterion.target_text: how every report shows the target
     status: str  # pass | fail | skipped | error | not-run
     measured: float | None = None
     reason: str = ""
@@ -46,7 +47,8 @@ class CriterionResult:
 def evaluate(criterion: Criterion, outcomes: list[Outcome]) -> CriterionResult:
     result = CriterionResult(
         id=criterion.id, title=criterion.title, prd_ref=criterion.prd_ref, target=criterion.target,
-        comparator=criterion.comparator, unit=criterion.unit, required=criterion.required, status="not-run",
+        comparator=criterion.comparator, unit=criterion.unit, required=criterion.required,
+        target_text=criterion.target_text, status="not-run",
         tests=[o.nodeid for o in outcomes],
     )
     if not outcomes:
@@ -58,7 +60,7 @@ def evaluate(criterion: Criterion, outcomes: list[Outcome]) -> CriterionResult:
         result.measured = float(len(by["passed"]))
     elif measured:
         # Several cells for one criterion: report the one closest to failing.
-        worst = max(measured, key=lambda o: o.measured if criterion.comparator.startswith("<") else -o.measured)
+        worst = max(measured, key=lambda o: criterion.badness(o.measured))
         result.measured, result.details = worst.measured, worst.details
     if by["error"]:
         result.status, result.reason = "error", by["error"][0].reason
@@ -127,7 +129,7 @@ def print_verdict(verdict: Verdict, console=None) -> None:
         table.add_column(column, overflow="fold")
     for r in verdict.criteria:
         measured = "" if r.measured is None else f"{r.measured:.6g} {r.unit}".strip()
-        target = f"{r.comparator} {r.target:g} {r.unit}".strip() + ("" if r.required else " (info)")
+        target = r.target_text + ("" if r.required else " (info)")
         table.add_row(r.id, target, measured, f"[{colours[r.status]}]{r.status}[/]", r.reason[:160])
     console.print(table)
     colour = "green" if verdict.signed_off else "red"

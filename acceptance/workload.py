@@ -10,13 +10,13 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from runtime.embedder import Embedder
+from runtime.paths import corpora_dir
 
-WORDS_FILE = Path(__file__).resolve().parent.parent / "fixtures" / "corpora" / "sentences.txt"
+WORDS_FILE = corpora_dir() / "sentences.txt"
 
 
 def _vocabulary() -> list[str]:

@@ -153,7 +153,7 @@ def verify_artifacts(
 ) -> ArtifactIdentity:
     """Hash the files about to be served and check them against every recorded hash."""
     record = read_record(onnx_path.parent) or {}
-    fix = "Re-export it (python -m runtime.export), or delete the cache entry so it is rebuilt."
+    fix = "Re-export it (python -m modelprep.export), or delete the cache entry so it is rebuilt."
     how: dict[str, str] = {}
     onnx_sha, how[onnx_path.name] = verified_sha256(onnx_path, memo_dir)
     agreed = _compare(onnx_path, onnx_sha, {

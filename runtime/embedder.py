@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from runtime.artifact import ArtifactIdentity, verify_artifacts
+from runtime.artifact import ArtifactIdentity, read_record, verify_artifacts
 from runtime.errors import (
     ConfigError, EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, TextTypeError,
 )
-from runtime.manifest import ModelManifest, cache_root
+from runtime.manifest import ModelManifest, cache_root, load_manifest
 from runtime.normalize import check_dim, l2_normalize, truncate
 from runtime.pool import pool
 from runtime.session import SessionConfig, SessionReport, create_session
@@ -112,20 +112,6 @@ def validate_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
-def embedding_table_rows(onnx_path: str) -> int | None:
-    """Rows of the token-embedding table: the initializer gathered by input_ids, if any."""
-    import onnx
-
-    graph = onnx.load(onnx_path, load_external_data=False).graph
-    inits = {i.name: i for i in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Gather" and len(node.input) == 2 and node.input[1] == "input_ids":
-            table = inits.get(node.input[0])
-            if table is not None and table.dims:
-                return int(table.dims[0])
-    return None
-
-
 def plan_batches(lengths: np.ndarray, batch_size: int, max_batch_tokens: int | None = None) -> Iterator[np.ndarray]:
     """Indices per batch, longest texts first, so each batch pads little.
 
@@ -173,8 +159,8 @@ class Embedder:
         self.max_batch_tokens = max_batch_tokens
         for path in (manifest.onnx_path, manifest.tokenizer_path):
             if not path.is_file():
-                raise ModelFileError(f"{path} not found: export the model first (python -m runtime.export), "
-                                     f"or fix [files] in {manifest.path}")
+                raise ModelFileError(f"{path} not found: build or export the model first (python -m modelprep.export "
+                                     f"--model {manifest.id}), or fix [files] in {manifest.path}")
         self.identity: ArtifactIdentity | None = verify_artifacts(
             manifest.onnx_path, manifest.tokenizer_path, manifest_onnx_sha256=manifest.onnx_sha256,
             manifest_tokenizer_sha256=manifest.tokenizer_sha256, memo_dir=cache_root() / "verified",
@@ -190,15 +176,14 @@ class Embedder:
         self.io_binding = gpu if io_binding is None else io_binding
         self._check_graph()
 
+    # Public seams, for wrapping rather than monkeypatching: `session` (anything with ORT's run()),
+    # `tokenizer` (a TextTokenizer) and `postprocess` (hidden states + mask -> vectors).
+
     @classmethod
     def load(cls, model: str, session_config: SessionConfig = SessionConfig(), **kwargs: Any) -> "Embedder":
-        """Load by manifest name or path, building embedded default models on first use."""
-        from runtime.assets import ensure_artifacts
-        from runtime.manifest import load_manifest
-
-        manifest = load_manifest(model)
-        ensure_artifacts(manifest)
-        return cls(manifest, session_config, **kwargs)
+        """Load by manifest name or path. The model's files must exist: build them with
+        `python -m modelprep.export --model NAME` (the serving runtime never builds or downloads)."""
+        return cls(load_manifest(model), session_config, **kwargs)
 
     def _check_graph(self) -> None:
         m = self.manifest
@@ -213,7 +198,8 @@ class Embedder:
                 f"{m.path}: dimension = {m.dimension} but the graph's {m.output!r} has {width} features; "
                 "the manifest or the model file is wrong"
             )
-        rows = embedding_table_rows(str(m.onnx_path))
+        # The export recorded the token-embedding table's rows (the runtime does not parse ONNX itself).
+        rows = ((read_record(m.artifact_dir) or {}).get("graph") or {}).get("embedding_rows")
         if rows is not None and self.tokenizer.vocab_size > rows:
             raise ModelFileError(
                 f"{m.tokenizer_path} has {self.tokenizer.vocab_size} tokens but the model's embedding table "
@@ -266,7 +252,7 @@ class Embedder:
             t2 = time.perf_counter()
             hidden = self._run(batch.feeds(self.input_names))
             t3 = time.perf_counter()
-            out[idx] = self._finish(hidden, batch.attention_mask)
+            out[idx] = self.postprocess(hidden, batch.attention_mask)
             t4 = time.perf_counter()
             tokenize_s += t2 - t1
             infer_s += t3 - t2
@@ -289,7 +275,9 @@ class Embedder:
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
-    def _finish(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def postprocess(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Token states (batch, seq, hidden) and the attention mask -> output rows: pool, normalize,
+        truncate. The seam for wrapping the post-processing step (fault injection wraps it)."""
         if hidden.ndim != 3:
             raise ModelFileError(f"output {self.manifest.output!r} has shape {hidden.shape}; expected (batch, seq, hidden)")
         vectors = pool(self.manifest.pooling, hidden.astype(np.float32, copy=False), mask)

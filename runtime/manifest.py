@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from runtime.errors import ManifestError
+from runtime.paths import manifests_dir
 from runtime.schema import PRECISIONS, check_choice, check_keys, check_type, read_toml
 
 POOLINGS = ("mean", "last_token", "cls")
 PADDING_SIDES = ("left", "right")
 INPUT_KINDS = ("query", "document")
 
-#: Built-in manifests ship with the project under fixtures/models.
-BUILTIN_MANIFEST_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "models"
 
 
 def cache_root() -> Path:
@@ -180,12 +179,12 @@ def baseline_manifest(manifest: ModelManifest) -> ModelManifest:
 
 
 def load_manifest(name_or_path: str | os.PathLike[str]) -> ModelManifest:
-    """Load a manifest by built-in name (fixtures/models/NAME.toml) or by path."""
+    """Load a manifest by built-in name (fixtures/models/NAME.toml, see runtime.paths) or by path."""
     candidate = Path(name_or_path)
     if candidate.suffix != ".toml":
-        candidate = BUILTIN_MANIFEST_DIR / f"{name_or_path}.toml"
+        candidate = manifests_dir() / f"{name_or_path}.toml"
     if not candidate.is_file():
-        known = ", ".join(sorted(p.stem for p in BUILTIN_MANIFEST_DIR.glob("*.toml")))
+        known = ", ".join(sorted(p.stem for p in manifests_dir().glob("*.toml")))
         raise ManifestError(
             f"no model manifest at {candidate}: pass a path to a .toml manifest or one of: {known}"
         )

@@ -170,7 +170,7 @@ def create_session(
 ) -> tuple[Any, SessionReport]:
     model_path = Path(model_path)
     if not model_path.is_file():
-        raise ModelFileError(f"ONNX model not found at {model_path}: export it first (python -m runtime.export)")
+        raise ModelFileError(f"ONNX model not found at {model_path}: export it first (python -m modelprep.export)")
     available = list(ort.get_available_providers() if available is None else available)
     plan, requested, skipped = plan_providers(config, available)
     if config.graph_optimization not in GRAPH_OPTIMIZATION:
@@ -195,7 +195,7 @@ def create_session(
         if "protobuf" in str(exc).lower() or "load model" in str(exc).lower():
             raise ModelFileError(
                 f"{model_path} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}). "
-                "Re-export it (python -m runtime.export) or check the file was copied whole."
+                "Re-export it (python -m modelprep.export) or check the file was copied whole."
             ) from None
         raise
     create_s = time.perf_counter() - start

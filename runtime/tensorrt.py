@@ -9,13 +9,15 @@ so no request shape forces a rebuild at serving time.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import ConfigError
-from runtime.manifest import ModelManifest
+from runtime.artifact import read_record, verified_sha256
+from runtime.errors import ConfigError, ModelFileError
+from runtime.manifest import ModelManifest, cache_root as default_cache_root
 from runtime.session import TensorRTOptions
 
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
@@ -70,55 +72,29 @@ def tensorrt_options(
     )
 
 
-def engine_precisions(cache_dir: Path) -> dict[str, Any]:
-    """The precisions the built engine really uses, layer by layer, read with TensorRT's engine
-    inspector. A builder flag is not evidence: TensorRT 11 ignores precision flags (strongly typed
-    networks), so an "fp16" request can silently build an fp32 engine."""
-    try:
-        import tensorrt as trt
-    except ImportError:
-        return {"status": "unknown", "reason": "the tensorrt Python package is not installed here"}
-    engines = sorted(Path(cache_dir).glob("*.engine"))
-    if not engines:
-        return {"status": "unknown", "reason": f"no .engine file in {cache_dir}"}
-    runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
-    engine = runtime.deserialize_cuda_engine(engines[-1].read_bytes())
-    info = json.loads(engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON))
-    counts: dict[str, int] = {}
-    for layer in info.get("Layers", []):
-        if isinstance(layer, dict):
-            for out in layer.get("Outputs", []):
-                fmt = str(out.get("Format/Datatype", "unknown"))
-                kind = next((p for p in ("FP8", "Int8", "Half", "BFloat16", "Float") if p.lower() in fmt.lower()), fmt)
-                counts[kind] = counts.get(kind, 0) + 1
-    if not counts:
-        return {"status": "unknown", "reason": "the engine was not built with detailed profiling verbosity; "
-                                                 "layer precisions are not recorded"}
-    return {"status": "measured", "layer_output_types": counts, "engine": engines[-1].name}
-
-
 def installed_tensorrt_version() -> str:
-    try:
-        import tensorrt
-
-        return tensorrt.__version__
-    except ImportError:
-        return "none"
+    """TensorRT's version from the installed distribution's metadata (no import of tensorrt), or
+    "not installed". The one place the version is read: the engine cache key and the report use it."""
+    for dist in ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-libs"):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
 
 def options_for(manifest: ModelManifest, cache_root: Path, *, fp16: bool = False, **extra: Any) -> TensorRTOptions:
-    """TensorRT options for a manifest's model, reading the graph's inputs and the model's sha256.
+    """TensorRT options for a manifest's model, from the graph's inputs (recorded at export) and the
+    model's sha256.
 
     The engine cache key uses the verified hash of the file that will be loaded (hashed, or remembered
     for its size and mtime), never a recorded one: a changed graph can never reuse an old engine."""
-    import onnx
-
-    from runtime.artifact import verified_sha256
-    from runtime.manifest import cache_root as default_cache_root
-
-    graph = onnx.load(str(manifest.onnx_path), load_external_data=False).graph
-    initializers = {i.name for i in graph.initializer}
-    inputs = [i.name for i in graph.input if i.name not in initializers]
+    inputs = ((read_record(manifest.artifact_dir) or {}).get("graph") or {}).get("inputs")
+    if not inputs:
+        raise ModelFileError(
+            f"{manifest.artifact_dir}: no artifact.json with the graph's inputs, which the TensorRT shape profiles "
+            "need; export the model with python -m modelprep.export"
+        )
     sha, _ = verified_sha256(manifest.onnx_path, default_cache_root() / "verified")
     return tensorrt_options(manifest, inputs, onnx_sha256=sha,
                             trt_version=installed_tensorrt_version(), cache_root=cache_root, fp16=fp16, **extra)

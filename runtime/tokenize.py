@@ -73,6 +73,14 @@ class TextTokenizer:
         self.padding_side = padding_side
         self.path = path
 
+    def with_max_length(self, max_length: int) -> "TextTokenizer":
+        """The same tokenizer truncating at another length (a new object: this one stays as it is)."""
+        return TextTokenizer(self.path, max_length=max_length, padding_side=self.padding_side, pad_id=self.pad_id)
+
+    def encode_text(self, text: str) -> Encoding:
+        """One text, tokenized whole (no cut before tokenizing), truncated at max_length."""
+        return self._tok.encode(text, add_special_tokens=True)
+
     @property
     def vocab_size(self) -> int:
         return self._tok.get_vocab_size(with_added_tokens=True)
@@ -111,8 +119,8 @@ class TextTokenizer:
                 return encoding
             bound *= 4
             if bound >= len(text):
-                return self._tok.encode(text, add_special_tokens=True)
-            encoding = self._tok.encode(text[:bound], add_special_tokens=True)
+                return self.encode_text(text)
+            encoding = self.encode_text(text[:bound])
 
     def pad(self, encodings: Sequence[Encoding], pad_to: int | None = None) -> Batch:
         """Pad to the longest encoding, or to `pad_to` (a fixed-shape bucket)."""

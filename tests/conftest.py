@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.assets import ensure_artifacts
+from modelprep.assets import ensure_artifacts
 from runtime.embedder import Embedder
 from runtime.manifest import load_manifest
 
@@ -35,11 +35,18 @@ def model(built_manifest) -> Embedder:
     return Embedder(built_manifest)
 
 
+def built(name: str) -> Embedder:
+    """An embedded model, built by modelprep on first use (the runtime itself never builds)."""
+    manifest = load_manifest(name)
+    ensure_artifacts(manifest)
+    return Embedder(manifest)
+
+
 @pytest.fixture(scope="session")
 def minilm() -> Embedder:
-    return Embedder.load("all-minilm-l6-v2")
+    return built("all-minilm-l6-v2")
 
 
 @pytest.fixture(scope="session")
 def qwen_tiny() -> Embedder:
-    return Embedder.load("qwen3-tiny")
+    return built("qwen3-tiny")

@@ -113,7 +113,7 @@ def _sentence_transformer_onnx(base: ModelManifest, directory: Path):
 
     from sentence_transformers import SentenceTransformer
 
-    from runtime.assets import checkpoint_dir
+    from modelprep.assets import checkpoint_dir
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     checkpoint = directory / "checkpoint"

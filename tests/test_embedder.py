@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -10,12 +11,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from runtime.assets import checkpoint_dir
+from modelprep.assets import checkpoint_dir
 from runtime.embedder import Embedder, plan_batches, validate_texts
 from runtime.errors import (
     EmptyBatchError, EmptyTextError, InputError, ManifestError, ModelFileError, TextTypeError,
 )
-from runtime.reference import Reference
+from modelprep.reference import Reference
 from tests.conftest import SENTENCES
 
 
@@ -144,8 +145,11 @@ def test_manifest_output_must_exist_in_the_graph(minilm):
 
 
 def test_tokenizer_larger_than_the_embedding_table(qwen_tiny, minilm, tmp_path):
+    """A record without a tokenizer hash (an older export): the embedding table's rows still catch it."""
     (tmp_path / "model.onnx").symlink_to(qwen_tiny.manifest.onnx_path)
     shutil.copy(minilm.manifest.tokenizer_path, tmp_path / "tokenizer.json")
+    graph = json.loads((qwen_tiny.manifest.artifact_dir / "artifact.json").read_text())["graph"]
+    (tmp_path / "artifact.json").write_text(json.dumps({"graph": graph}))
     with pytest.raises(ModelFileError, match="30522 tokens but the model's embedding table has 1024 rows"):
         Embedder(replace(qwen_tiny.manifest, artifact_dir=tmp_path))
 

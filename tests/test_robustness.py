@@ -18,16 +18,16 @@ import numpy as np
 import pytest
 
 from acceptance.completion_report import main as completion_report_main
-from runtime import export
+from modelprep import export
 from runtime.artifact import read_record, sha256_file
-from runtime.assets import checkpoint_dir, ensure_artifacts
+from modelprep.assets import checkpoint_dir, ensure_artifacts
 from runtime.embedder import Embedder
 from runtime.errors import (
     ConfigError, EmbeddingError, EmptyTextError, ExportError, ManifestError, ModelFileError, TextTypeError,
 )
 from runtime.manifest import load_manifest
 from runtime.pool import pool
-from runtime.reference import Reference
+from modelprep.reference import Reference
 from runtime.session import TensorRTOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def test_non_list_input_is_a_text_type_error(minilm):
         minilm.encode(5)
 
 
-def test_huge_texts_cost_memory_of_their_truncated_size():
+def test_huge_texts_cost_memory_of_their_truncated_size(minilm):
     """50 texts of 1 MB: peak RSS grows by far less than tokenizing them whole would need (+1.9 GB)."""
     script = textwrap.dedent("""
         import resource
@@ -108,7 +108,7 @@ def test_huge_texts_cost_memory_of_their_truncated_size():
 def test_cutting_a_long_text_before_tokenizing_keeps_the_truncated_tokens(minilm, qwen_tiny):
     texts = [("word " * 5000) + "end", "x" * 30_000 + " tail", "数据" * 20_000, ("a\u00a0b " * 9000)]
     for emb in (minilm, qwen_tiny):
-        whole = [emb.tokenizer._tok.encode(t).ids for t in texts]
+        whole = [emb.tokenizer.encode_text(t).ids for t in texts]
         assert [e.ids for e in emb.tokenizer.encode(texts)] == whole
 
 
@@ -282,7 +282,9 @@ def test_a_failed_rebuild_of_a_stale_cache_entry_keeps_the_old_one(minilm_copy, 
 
 
 def test_two_processes_building_one_cache_entry(tmp_path):
-    script = "from runtime.embedder import Embedder; print(Embedder.load('qwen3-tiny').encode(['x']).shape)"
+    script = ("from modelprep.assets import ensure_artifacts; from runtime.embedder import Embedder; "
+              "from runtime.manifest import load_manifest; m = load_manifest('qwen3-tiny'); ensure_artifacts(m); "
+              "print(Embedder(m).encode(['x']).shape)")
     env = os.environ | {"EMBED_SIGNOFF_CACHE": str(tmp_path / "cache")}
     procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -294,7 +296,7 @@ def test_two_processes_building_one_cache_entry(tmp_path):
 
 
 def test_export_cli_prints_one_line_not_a_traceback(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "runtime.export", "--model", "all-minilm-l6-v2", "--checkpoint",
+    done = subprocess.run([sys.executable, "-m", "modelprep.export", "--model", "all-minilm-l6-v2", "--checkpoint",
                            str(tmp_path / "no-such-checkpoint"), "--out", str(tmp_path / "out")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0
@@ -304,7 +306,7 @@ def test_export_cli_prints_one_line_not_a_traceback(tmp_path):
 
 
 def test_export_cli_unknown_model(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "runtime.export", "--model", "all-minilm-l6-v3"],
+    done = subprocess.run([sys.executable, "-m", "modelprep.export", "--model", "all-minilm-l6-v3"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "no model manifest" in done.stderr and "all-minilm-l6-v2" in done.stderr

@@ -7,7 +7,8 @@ import pytest
 
 from runtime.manifest import load_manifest
 from runtime.session import SessionConfig, plan_providers
-from runtime.tensorrt import engine_cache_dir, engine_precisions, shape_profile, tensorrt_options
+from acceptance.probe import engine_precisions
+from runtime.tensorrt import engine_cache_dir, shape_profile, tensorrt_options
 
 QWEN_INPUTS = ["input_ids", "attention_mask", "position_ids"]
 

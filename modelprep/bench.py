@@ -22,9 +22,10 @@ import numpy as np
 
 from runtime.embedder import Embedder, plan_batches
 from runtime.manifest import load_manifest
+from runtime.paths import corpora_dir
 from runtime.session import SessionConfig
 
-WORDS = Path(__file__).resolve().parent.parent / "fixtures" / "corpora" / "sentences.txt"
+WORDS = corpora_dir() / "sentences.txt"
 
 
 def corpus(n: int = 512, low: int = 5, high: int = 300, seed: int = 0) -> list[str]:
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from runtime.assets import checkpoint_dir, ensure_artifacts
+    from modelprep.assets import checkpoint_dir, ensure_artifacts
 
     console = Console(stderr=True)
     manifest = load_manifest(args.model)

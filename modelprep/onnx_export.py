@@ -2,14 +2,11 @@
 
 optimum's own validation only warns when outputs miss its tolerance, so the gate here embeds
 real sentences with the exported graph and with the PyTorch baseline and fails the export when
-the minimum cosine is below the manifest's `export_min_cosine`.
-
-    python -m runtime.export --model qwen3-embedding-4b --checkpoint /models/Qwen3-Embedding-4B
+the minimum cosine is below the manifest's `export_min_cosine`. The command line is modelprep.export.
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -19,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.artifact import file_hashes, sha256_file, write_record  # noqa: F401  (sha256_file: re-exported)
-from runtime.errors import EmbeddingError, ExportError
-from runtime.manifest import ModelManifest, load_manifest
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-PROBE_TEXTS = Path(__file__).resolve().parent.parent / "fixtures" / "corpora" / "probe.txt"
+from modelprep.reference import Reference
+from runtime.artifact import file_hashes, write_record
+from runtime.embedder import Embedder
+from runtime.errors import ExportError
+from runtime.manifest import ModelManifest
+from runtime.paths import corpora_dir, read_lines
 
-
-def read_lines(path: str | Path) -> list[str]:
-    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-
+PROBE_TEXTS = corpora_dir() / "probe.txt"
 
 @dataclass(frozen=True)
 class ParityResult:
@@ -44,7 +41,7 @@ class ParityResult:
 
 def onnx_export(checkpoint: str | Path, out_dir: str | Path, *, opset: int = 18) -> Path:
     """Export a feature-extraction graph (outputs last_hidden_state; pooling is the runtime's job)."""
-    import onnx
+    import onnx  # heavy imports on first export only: loading a built model must not pay for optimum
     from optimum.exporters.onnx import main_export
 
     out_dir = Path(out_dir)
@@ -62,11 +59,26 @@ def onnx_export(checkpoint: str | Path, out_dir: str | Path, *, opset: int = 18)
     return model
 
 
+def graph_facts(onnx_path: Path) -> dict:
+    """What the serving runtime checks at load without parsing ONNX itself (it imports only
+    onnxruntime): the graph's inputs and outputs, and the rows of its token-embedding table."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    inits = {i.name: i for i in graph.initializer}
+    rows = None
+    for node in graph.node:
+        if node.op_type == "Gather" and len(node.input) == 2 and node.input[1] == "input_ids":
+            table = inits.get(node.input[0])
+            if table is not None and table.dims:
+                rows = int(table.dims[0])
+                break
+    return {"inputs": [i.name for i in graph.input if i.name not in inits],
+            "outputs": [o.name for o in graph.output], "embedding_rows": rows}
+
+
 def parity_check(manifest: ModelManifest, checkpoint: str | Path, texts: list[str]) -> ParityResult:
     """Min/mean cosine between the ONNX runtime and the PyTorch baseline, documents and queries."""
-    from runtime.embedder import Embedder
-    from runtime.reference import Reference
-
     embedder = Embedder(manifest)
     reference = Reference(manifest, checkpoint)
     cosines = []
@@ -86,6 +98,7 @@ def gate_and_record(
     result = parity_check(replace(manifest, artifact_dir=out_dir), checkpoint, read_lines(probe))
     write_record(out_dir, {
         "model": manifest.id, **record, **file_hashes(out_dir / manifest.onnx_file, out_dir / manifest.tokenizer_file),
+        "graph": graph_facts(out_dir / manifest.onnx_file),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parity": result.__dict__,
     })
     if not result.passed:
@@ -102,8 +115,6 @@ def export_and_gate(
     probe: str | Path = PROBE_TEXTS, record: dict | None = None,
 ) -> ParityResult:
     """Export into out_dir, then gate_and_record(); `record` adds fields to artifact.json."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     out_dir = Path(out_dir)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   transient=True, disable=not sys.stderr.isatty()) as progress:
@@ -136,40 +147,3 @@ def export_to_directory(manifest: ModelManifest, checkpoint: str, out: Path, *, 
         return result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="manifest name or path")
-    parser.add_argument("--checkpoint", help="HF checkpoint dir or hub id (default: the manifest's [source])")
-    parser.add_argument("--out", help="output dir (default: the manifest's artifact dir)")
-    parser.add_argument("--opset", type=int, default=18)
-    parser.add_argument("--replace", action="store_true", help="replace an earlier export in --out")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
-    args = parser.parse_args(argv)
-    try:
-        manifest = load_manifest(args.model)
-        if args.checkpoint is None:
-            from runtime.assets import ensure_artifacts
-
-            ensure_artifacts(manifest, rebuild=True)
-            print(f"exported {manifest.id} to {manifest.artifact_dir}")
-            return 0
-        out = Path(args.out) if args.out else manifest.artifact_dir
-        result = export_to_directory(manifest, args.checkpoint, out, opset=args.opset, replace_existing=args.replace)
-    except EmbeddingError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:  # optimum, torch, I/O: one line for the user, the traceback on request
-        if args.debug:
-            raise
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        print(f"error: the export failed: {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
-              file=sys.stderr)
-        return 1
-    print(f"exported {manifest.id} to {out}: min cosine {result.min_cosine:.6f} (gate {result.threshold})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -15,7 +15,7 @@ import numpy as np
 
 from runtime.artifact import sha256_file
 from runtime.errors import ModelFileError
-from runtime.manifest import ModelManifest
+from runtime.manifest import ModelManifest, cache_root
 
 
 def checkpoint_fingerprint(checkpoint: str | Path) -> str:
@@ -80,8 +80,6 @@ class Reference:
     def encode_cached(self, texts: Sequence[str], kind: str = "document") -> np.ndarray:
         """encode(), cached on disk by (weights sha256, manifest settings, texts hash): the baseline is
         computed once per model and text set, not once per run."""
-        from runtime.manifest import cache_root
-
         m = self.manifest
         key = hashlib.sha256(json.dumps(
             [self.fingerprint, m.pooling, m.padding_side, m.max_length, m.prompt(kind), m.normalize, list(texts)]

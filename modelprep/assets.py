@@ -14,12 +14,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from filelock import FileLock
+
+from modelprep.onnx_export import export_and_gate, gate_and_record
+from modelprep.precision import to_fp16
 from runtime.artifact import is_cache_entry, read_record, sha256_file
 from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError
-from runtime.export import export_and_gate, gate_and_record, read_lines
 from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
+from runtime.paths import corpora_dir, read_lines
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def checkpoint_dir(manifest: ModelManifest) -> Path | str:
@@ -54,7 +57,7 @@ def _source(manifest: ModelManifest) -> Source:
     if manifest.source is None:
         raise ModelFileError(
             f"{manifest.id}: {manifest.onnx_path} is missing and the manifest has no [source] to build it "
-            "from; export it with python -m runtime.export --model ... --checkpoint ..."
+            "from; export it with python -m modelprep.export --model ... --checkpoint ..."
         )
     return manifest.source
 
@@ -75,8 +78,6 @@ def _build_locked(target: Path, build, *, may_replace=lambda: False) -> bool:
     """Run build(tmp) under a lock and move the result to target. The target is replaced only after
     the build succeeded, and only if may_replace() says (under the lock) that it is a cache entry:
     a failed rebuild leaves the old directory as it was. Returns whether it built."""
-    from filelock import FileLock
-
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         replacing = target.exists()
@@ -116,12 +117,12 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
             raise ModelFileError(
                 f"{directory} was not made by this suite's model cache (its artifact.json does not mark it as a "
                 "cache entry), so it is never rebuilt or replaced here: export into a new directory with "
-                "python -m runtime.export --out NEW_DIR, or point the manifest's [files] dir elsewhere"
+                "python -m modelprep.export --out NEW_DIR, or point the manifest's [files] dir elsewhere"
             )
         missing = [p.name for p in (manifest.onnx_path, manifest.tokenizer_path) if not p.is_file()]
         raise ModelFileError(
             f"{directory} lacks {', '.join(missing)} and was not made by this suite's model cache, so nothing "
-            "is built into it: copy the missing files there, or export with python -m runtime.export --out DIR"
+            "is built into it: copy the missing files there, or export with python -m modelprep.export --out DIR"
         )
     checkpoint = checkpoint_dir(manifest)
 
@@ -152,13 +153,11 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
 
 def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict) -> None:
     """Convert the base model's export to another precision, then gate it against PyTorch fp32."""
-    from runtime.precision import to_fp16
-
     base = load_manifest(manifest.source.options["base"])
     ensure_artifacts(base)
     precision = manifest.source.options["precision"]
     if precision != "fp16":
-        raise ManifestError(f"{manifest.path}: precision-of supports fp16 here; FP8 needs runtime.precision.to_fp8_qdq")
+        raise ManifestError(f"{manifest.path}: precision-of supports fp16 here; FP8 needs modelprep.precision.to_fp8_qdq")
     to_fp16(base.onnx_path, out / "model.onnx")
     shutil.copy2(base.tokenizer_path, out / "tokenizer.json")
     gate_and_record(manifest, checkpoint, out, {"converted_from": base.id, "precision": precision, **record})
@@ -182,7 +181,7 @@ def build_random_qwen3(source: Source, out: Path) -> None:
         vocab_size=source.options.get("tokenizer_vocab", 1000), special_tokens=[eos],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
     )
-    tok.train_from_iterator(read_lines(REPO_ROOT / source.options["tokenizer_corpus"]), trainer)
+    tok.train_from_iterator(read_lines(corpora_dir() / source.options["tokenizer_corpus"]), trainer)
     eos_id = tok.token_to_id(eos)
     # Like Qwen3-Embedding's tokenizer: EOS appended to every text, and EOS doubles as padding.
     tok.post_processor = processors.TemplateProcessing(single=f"$A {eos}", special_tokens=[(eos, eos_id)])
