@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from modelprep.onnx_export import export_and_gate, gate_and_record
 from modelprep.precision import to_fp16
-from runtime.artifact import is_cache_entry, read_record, sha256_file
+from runtime.artifact import RECORD_VERSION, is_cache_entry, read_record, sha256_file
 from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError
 from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
 from runtime.paths import corpora_dir, read_lines
@@ -98,6 +98,17 @@ def _build_locked(target: Path, build, *, may_replace=lambda: False) -> bool:
     return True
 
 
+def _due(directory: Path, manifest: ModelManifest, rebuild: bool) -> bool:
+    """Whether a directory of this cache must be (re)built: asked to, a file is missing, or its
+    recipe or record version is older than the manifest's. Anyone else's directory never is."""
+    record = read_record(directory)
+    if not is_cache_entry(record):
+        return False
+    files = manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file()
+    return (rebuild or not files or (manifest.source is not None and record.get("recipe") != manifest.recipe())
+            or record.get("record_version", 1) < RECORD_VERSION)
+
+
 def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
     """Build model.onnx + tokenizer.json if missing, or rebuild a cache entry whose [source] changed.
 
@@ -106,19 +117,17 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
     hand, is used as it is, or refused with a message when files are missing: never deleted.
     """
     directory = manifest.artifact_dir
-    record = read_record(directory)
     present = manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file()
-    ours = is_cache_entry(record)
-    stale = ours and manifest.source is not None and record.get("recipe") != manifest.recipe()
-    if present and not (rebuild or stale):
-        return
-    if directory.exists() and not ours and any(directory.iterdir()):
-        if present:
+    empty = not directory.exists() or (directory.is_dir() and not any(directory.iterdir()))
+    if present and not _due(directory, manifest, rebuild):
+        if rebuild and not is_cache_entry(read_record(directory)):
             raise ModelFileError(
                 f"{directory} was not made by this suite's model cache (its artifact.json does not mark it as a "
                 "cache entry), so it is never rebuilt or replaced here: export into a new directory with "
                 "python -m modelprep.export --out NEW_DIR, or point the manifest's [files] dir elsewhere"
             )
+        return
+    if not empty and not is_cache_entry(read_record(directory)):
         missing = [p.name for p in (manifest.onnx_path, manifest.tokenizer_path) if not p.is_file()]
         raise ModelFileError(
             f"{directory} lacks {', '.join(missing)} and was not made by this suite's model cache, so nothing "
@@ -133,15 +142,11 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
         else:
             export_and_gate(manifest, checkpoint, tmp, record=record)
 
-    def still_ours_and_due() -> bool:  # re-read under the lock: another process may have rebuilt it
-        if directory.is_dir() and not any(directory.iterdir()):
-            return True  # an empty directory: nothing in it to lose
-        now = read_record(directory)
-        return is_cache_entry(now) and (rebuild or now.get("recipe") != manifest.recipe()
-                                        or not (manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file()))
+    def may_replace() -> bool:  # re-checked under the lock: another process may have rebuilt it meanwhile
+        return (directory.is_dir() and not any(directory.iterdir())) or _due(directory, manifest, rebuild)
 
     try:
-        _build_locked(directory, build, may_replace=still_ours_and_due)
+        _build_locked(directory, build, may_replace=may_replace)
     except EmbeddingError:
         raise
     except Exception as exc:  # optimum, torch, I/O: one message, and the old artifacts are untouched

@@ -19,7 +19,7 @@ import numpy as np
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modelprep.reference import Reference
-from runtime.artifact import file_hashes, write_record
+from runtime.artifact import RECORD_VERSION, file_hashes, write_record
 from runtime.embedder import Embedder
 from runtime.errors import ExportError
 from runtime.manifest import ModelManifest
@@ -97,7 +97,7 @@ def gate_and_record(
     against PyTorch fp32 misses the manifest's tolerance."""
     result = parity_check(replace(manifest, artifact_dir=out_dir), checkpoint, read_lines(probe))
     write_record(out_dir, {
-        "model": manifest.id, **record, **file_hashes(out_dir / manifest.onnx_file, out_dir / manifest.tokenizer_file),
+        "model": manifest.id, "record_version": RECORD_VERSION, **record, **file_hashes(out_dir / manifest.onnx_file, out_dir / manifest.tokenizer_file),
         "graph": graph_facts(out_dir / manifest.onnx_file),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parity": result.__dict__,
     })

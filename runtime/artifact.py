@@ -23,6 +23,9 @@ from typing import Any
 from runtime.errors import ModelFileError
 
 RECORD_NAME = "artifact.json"
+#: Bumped when a record gains what loading relies on (2: file hashes and the graph's facts); the
+#: cache rebuilds its own entries of an older version, and never touches anyone else's.
+RECORD_VERSION = 2
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:

@@ -26,7 +26,8 @@ ENCODE_AND_LIST_MODULES = textwrap.dedent("""
     emb = Embedder(load_manifest("all-minilm-l6-v2"))
     vectors = emb.encode(["a text to embed", "another one"])
     assert vectors.shape == (2, 384), vectors.shape
-    top = sorted({m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names))
+    top = sorted({m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names) - {"__main__"}
+                 - {m for m in sys.modules if m.startswith("__editable__")})
     print(json.dumps({"modules": top, "runtime": __import__("runtime").__file__}))
 """)
 

@@ -1,0 +1,92 @@
+"""Allure integration: labels per test, run-level files, and attachments.
+
+Labels: epic = PRD area, feature = category, story = criterion id; required criteria are critical.
+Run-level files (environment.properties, categories.json, executor.json) are written once, by the
+controller, after the verdict is known.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EPICS = {
+    "integration": "Integration", "latency": "Performance", "throughput": "Performance",
+    "parity": "Quality", "retrieval": "Quality", "norm": "Quality", "quality": "Quality", "edge": "Quality",
+    "resources": "Resources", "tensorrt": "Resources",
+}
+INTEGRATION_CATEGORIES = ("init", "functional", "errors", "performance", "quality")
+
+CATEGORIES = [
+    {"name": "Provider fell back", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": ".*(fell back|strict mode|ProviderError).*"},
+    {"name": "Model or config error", "matchedStatuses": ["broken"],
+     "messageRegex": ".*(ManifestError|ModelFileError|ProfileError|not a loadable ONNX).*"},
+    {"name": "Threshold missed", "matchedStatuses": ["failed"], "messageRegex": ".*misses.*"},
+    {"name": "Measurement invalid", "matchedStatuses": ["failed"], "messageRegex": ".*INVALID.*"},
+    {"name": "Cannot be measured here (counts as not met)", "matchedStatuses": ["skipped"]},
+    {"name": "Test defect", "matchedStatuses": ["broken"]},
+]
+
+
+def add_labels(item: pytest.Item, criterion_id: str, required: bool | None) -> None:
+    area = criterion_id.split(".", 1)[0]
+    feature = next((c for c in INTEGRATION_CATEGORIES if item.get_closest_marker(c)), "") if area == "integration" \
+        else area
+    for value, kind in ((EPICS.get(area, area), "epic"), (feature or area, "feature"), (criterion_id, "story")):
+        item.add_marker(pytest.mark.allure_label(value, label_type=kind))
+    if required:
+        item.add_marker(pytest.mark.allure_label("critical", label_type="severity"))
+
+
+def record(criterion, measured: float, details: dict[str, Any]) -> None:
+    """Measured value and threshold as parameters (excluded from the history id, so a changed
+    threshold keeps the test's history), and the metric JSON as an attachment."""
+    import allure
+
+    allure.dynamic.parameter("measured", f"{measured:.8g} {criterion.unit}".strip(), excluded=True)
+    allure.dynamic.parameter("target", criterion.target_text, excluded=True)
+    slim = {k: v for k, v in details.items() if k != "cosines"}
+    allure.attach(json.dumps({"criterion": criterion.id, "measured": measured, "target": criterion.target_text,
+                              "details": slim}, indent=2, default=str),
+                  name=f"{criterion.id}.json", attachment_type=allure.attachment_type.JSON)
+
+
+def attach_file(path: Path, name: str | None = None) -> None:
+    import allure
+
+    kinds = {".png": allure.attachment_type.PNG, ".csv": allure.attachment_type.CSV,
+             ".json": allure.attachment_type.JSON, ".md": allure.attachment_type.TEXT}
+    if path.is_file():
+        allure.attach.file(str(path), name=name or path.name, attachment_type=kinds.get(path.suffix))
+
+
+def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str) -> None:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    env = verdict["environment"]
+    model = verdict["model"]
+    props = {
+        "Device": env.get("gpu") if not str(env.get("gpu", "")).startswith("none") else f"CPU only ({env.get('host')})",
+        "OS": env.get("os"), "CPU": f"{env.get('cpu')} x{env.get('cpu_cores')}", "GPU": env.get("gpu"),
+        "Driver": env.get("gpu_driver", "n/a"), "CUDA": env.get("cuda_driver", "n/a"), "TensorRT": env.get("tensorrt"),
+        "onnxruntime": env.get("onnxruntime"), "Providers.available": ", ".join(env.get("providers_available", [])),
+        "Providers.used": ", ".join(env.get("providers_used", [])), "Model": model.get("id"),
+        "Model.sha256": model.get("onnx_sha256"), "Model.verified_against": ", ".join(model.get("verified_against") or [])
+        or "nothing recorded", "Tokenizer.sha256": model.get("tokenizer_sha256"), "Profile": profile,
+        "Verdict": verdict["verdict"], "Run": verdict.get("run", {}).get("run_id"),
+        "Run.ended": verdict.get("run", {}).get("ended"), "Run.command": verdict.get("run", {}).get("command"),
+        "Suite.commit": verdict.get("run", {}).get("suite", {}).get("commit"),
+    }
+    (results_dir / "environment.properties").write_text(
+        "\n".join(f"{k}={str(v).replace(chr(10), ' ')}" for k, v in props.items()) + "\n", encoding="utf-8")
+    (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
+    (results_dir / "executor.json").write_text(json.dumps({
+        "name": "embed-signoff", "type": "pytest", "buildName": f"{model.get('id')} / {profile}",
+        "buildOrder": int(os.environ.get("BUILD_NUMBER", "0")) or None,
+        "reportName": f"Sign-off: {model.get('id')} ({verdict['verdict']})", "host": platform.node(),
+    }, indent=2))

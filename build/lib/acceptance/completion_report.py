@@ -1,0 +1,205 @@
+"""reports/signoff.md: the PRD's "Week 2 Completion Report" and "Success Metrics" table, filled in
+from signoff.json. Every placeholder of the PRD's template gets a measured value or the reason it
+has none; nothing is left as [INSERT] or TBD."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+ICONS = {"pass": "✅ PASS", "fail": "❌ FAIL", "error": "❌ ERROR", "skipped": "⚠️ SKIPPED (not met)",
+         "not-run": "⏸ NOT RUN (not met)"}
+
+
+def _by_id(verdict: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["id"]: c for c in verdict["criteria"]}
+
+
+def value(c: dict[str, Any] | None, fmt: str = "{:.4g}") -> str:
+    if c is None:
+        return "not in this profile"
+    if c["measured"] is None:
+        return f"not measured ({c['status']}: {c['reason'] or 'no reason recorded'})"
+    return f"{fmt.format(c['measured'])} {c['unit']}".strip()
+
+
+def status(c: dict[str, Any] | None) -> str:
+    return "not in this profile" if c is None else ICONS[c["status"]]
+
+
+def write_completion_report(verdict: dict[str, Any], path: Path) -> Path:
+    c = _by_id(verdict)
+    env, model = verdict["environment"], verdict["model"]
+    signed = verdict["verdict"] == "signed-off"
+    plots = [Path(p) for p in verdict.get("measurements", {}).get("plots", [])]
+    parity = c.get("parity.min_cosine") or {}
+    parity_mean = parity.get("details", {}).get("mean")
+    integration = c.get("integration.tests_passing")
+    run = verdict.get("run", {})
+    ended = run.get("ended", "completed")
+    lines = [
+        f"# Sign-off completion report: {model['name']} ({model['id']})",
+        "",
+    ]
+    if ended != "completed":
+        lines += [f"> **⚠️ This run was {ended.upper()}**: its verdict covers only what it measured before that, "
+                  "and it is not a sign-off.", ""]
+    selection = run.get("selection", {})
+    suite = run.get("suite", {})
+    lines += [
+        f"**Date:** {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}  ",
+        f"**Verdict:** {'✅ SIGNED OFF' if signed else '❌ NOT SIGNED OFF'}  ",
+        f"**Run:** `{run.get('run_id', 'unrecorded')}`, {run.get('started_at', '?')} to {run.get('ended_at', '?')}, "
+        f"ended: {ended}, exit status {run.get('exit_status', '?')}; host `{run.get('host', '?')}`  ",
+        f"**Command:** `{run.get('command', '?')}` (selection: -m {selection.get('markexpr') or '(all)'}, "
+        f"-k {selection.get('keyword') or '(all)'}; injected fault: {selection.get('injected_fault') or 'none'})  ",
+        f"**Suite commit:** `{suite.get('commit', '?')}`" + (" (with local changes)" if suite.get("dirty") else "") + "  ",
+        f"**Model file tested:** `{model.get('onnx')}` sha256 `{model.get('onnx_sha256')}`; tokenizer sha256 "
+        f"`{model.get('tokenizer_sha256')}`; checked against: {', '.join(model.get('verified_against') or []) or 'nothing recorded'}  ",
+        f"**Profile:** `{verdict['profile']}`  ",
+        f"**Device:** {env.get('gpu') if not str(env.get('gpu', 'none')).startswith('none') else 'no GPU'}; "
+        f"{env.get('cpu')} x{env.get('cpu_cores')}, {env.get('memory_gb')} GB; {env.get('os')}  ",
+        f"**Providers used:** {', '.join(env.get('providers_used', []))} "
+        f"(requested: {env.get('provider_requested')}; available: {', '.join(env.get('providers_available', []))})",
+        "",
+        "## Executive summary",
+        "",
+        _summary(verdict, c),
+        "",
+        "## Performance results",
+        "",
+        "**Latency (P95):**",
+    ]
+    for batch in (1, 8, 32):
+        crit = c.get(f"latency.p95_ms.batch_{batch}")
+        samples = (crit or {}).get("details", {}).get("samples")
+        lines.append(f"- Batch size {batch}: {value(crit, '{:.1f}')}"
+                     + (f" (target {crit['target_text']}, {samples} samples)" if crit and samples else ""))
+    lines += ["", "**Throughput:**"]
+    for threads, label in ((1, "Single-threaded"), (4, "Concurrent (4 threads)")):
+        crit = c.get(f"throughput.qps.threads_{threads}")
+        lines.append(f"- {label}: {value(crit, '{:.1f}')}" + (f" (target {crit['target_text']})" if crit else ""))
+    semantic = c.get("quality.semantic_pass_rate")
+    lines += [
+        "", "**Quality:**",
+        f"- Cosine similarity vs HuggingFace PyTorch fp32: min {value(c.get('parity.min_cosine'), '{:.6f}')}"
+        + (f", mean {parity_mean:.6f}" if parity_mean is not None else "")
+        + (f" (target {parity['target_text']})" if parity else ""),
+        f"- Semantic similarity tests: {status(semantic)} ({value(semantic, '{:.2f}')})",
+        f"- Retrieval recall@10 (agreement with the baseline's top 10): {value(c.get('retrieval.recall_at_10'), '{:.3f}')}",
+        f"- L2 normalization, max |norm - 1|: {value(c.get('norm.max_deviation'), '{:.2e}')}",
+        "",
+        "## Success metrics",
+        "",
+        "| Metric | Target | Measured | Status |",
+        "|--------|--------|----------|--------|",
+        f"| ONNX conversion | parity gate passed at export | onnx sha256 `{str(model.get('onnx_sha256'))[:16]}…` | "
+        f"{'✅ PASS' if model.get('onnx_sha256') else '❌ no model file'} |",
+    ]
+    rows = [
+        ("TensorRT engine build", "tensorrt.engine_build_s", "{:.1f}"),
+        ("TensorRT engine load (cached)", "tensorrt.engine_load_s", "{:.2f}"),
+        ("Integration tests", "integration.tests_passing", "{:.0f}"), ("Quality (cosine sim)", "parity.min_cosine", "{:.6f}"),
+        ("Baseline latency (batch 1)", "latency.p95_ms.batch_1", "{:.1f}"),
+        ("Baseline throughput", "throughput.qps.threads_1", "{:.1f}"),
+        ("GPU memory", "resources.gpu_memory_mb", "{:.0f}"), ("CPU memory", "resources.cpu_memory_mb", "{:.0f}"),
+    ]
+    for label, cid, fmt in rows:
+        crit = c.get(cid)
+        target = crit["target_text"] if crit else "not in this profile"
+        lines.append(f"| {label} | {target} | {value(crit, fmt)} | {status(crit)} |")
+    lines += ["", "## Every criterion of the profile", "", "| Criterion | PRD | Target | Measured | Status |",
+              "|---|---|---|---|---|"]
+    for crit in verdict["criteria"]:
+        req = "" if crit["required"] else " (informational)"
+        lines.append(f"| `{crit['id']}` | {crit['prd_ref']} | {crit['target_text']}{req} "
+                     f"| {value(crit)} | {status(crit)} |")
+    unmet = [x for x in verdict["criteria"] if x["status"] in ("skipped", "not-run", "error")]
+    lines += ["", "## Skipped, not run, or broken (each counts as not met)", ""]
+    lines += [f"- `{x['id']}` ({x['status']}): {x['reason']}" for x in unmet] or ["- none: every criterion was measured"]
+    lines += ["", "## Plots", ""]
+    lines += [f"![{p.stem}]({os.path.relpath(p, path.parent)})" for p in plots] or ["- none were drawn in this run"]
+    lines += [
+        "", "## Environment", "",
+        *(f"- {k}: {v}" for k, v in env.items()),
+        f"- model: `{model.get('onnx')}` ({model.get('dimension')}-d, {model.get('pooling')} pooling, "
+        f"{model.get('padding_side')} padding, max {model.get('max_length')} tokens)",
+        "", "## Next steps (PRD Week 3)", "",
+        "1. Performance optimization (P95 < 30 ms at batch 1, > 50 QPS: `--accept-profile thor-week3`)",
+        "2. Batch size tuning", "3. TensorRT profile optimization", "4. Memory usage optimization", "",
+        "Full results: `signoff.json`; dashboard: `make report` -> `reports/allure-report/index.html`.",
+    ]
+    if integration:
+        lines.insert(lines.index("## Performance results") - 1,
+                     f"\nIntegration tests: {value(integration, '{:.0f}')} of {integration['target']:g} passing "
+                     f"({status(integration)}).")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _summary(verdict: dict[str, Any], c: dict[str, dict[str, Any]]) -> str:
+    counts = {s: sum(x["status"] == s for x in verdict["criteria"] if x["required"])
+              for s in ("pass", "fail", "error", "skipped", "not-run")}
+    total = sum(counts.values())
+    text = (f"{counts['pass']} of {total} required criteria passed; {counts['fail']} failed, {counts['error']} broke, "
+            f"{counts['skipped']} could not be measured here and {counts['not-run']} were not run.")
+    if verdict["verdict"] == "signed-off":
+        return text + " The deployment meets every required criterion of the profile."
+    return text + " The deployment is not signed off: a skipped or unrun criterion counts as not met."
+
+
+PRECISION_CRITERIA = ("parity.min_cosine", "retrieval.recall_at_10", "norm.max_deviation", "edge.batch_invariance")
+
+
+def precision_table(runs: list[dict[str, Any]]) -> str:
+    """Quality criteria of several precisions of one model, side by side, each with its own target."""
+    header = "| Criterion | " + " | ".join(f"{r['model']['id']} ({r['model'].get('precision', 'fp32')})" for r in runs) + " |"
+    lines = ["## Precision side by side", "", "Each precision is judged against the same PyTorch fp32 baseline, "
+             "with its own tolerance from the profile.", "", header, "|---" * (len(runs) + 1) + "|"]
+    for cid in PRECISION_CRITERIA:
+        cells = []
+        for run in runs:
+            crit = _by_id(run).get(cid)
+            cells.append("not in profile" if crit is None else
+                         f"{value(crit, '{:.6g}')} (target {crit['target_text']}) {status(crit)}")
+        lines.append(f"| `{cid}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m acceptance.completion_report REPORT.md SIGNOFF.json [SIGNOFF.json ...]: append the
+    precision table for the given runs to REPORT.md."""
+    import json
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 3:
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    report, main_run = Path(args[0]), Path(args[1])
+    if not report.is_file() or not main_run.is_file():
+        print(f"no precision table: {report} or {main_run} is missing (the sign-off run wrote no report)", file=sys.stderr)
+        return 2
+    runs = [json.loads(main_run.read_text())]
+    invocation = runs[0].get("run", {}).get("invocation")
+    for path in map(Path, args[2:]):
+        other = json.loads(path.read_text()) if path.is_file() else None
+        # Never merge reports of different runs: each must belong to this same `make signoff`.
+        if other is None or not invocation or other.get("run", {}).get("invocation") != invocation:
+            print(f"not appended: {path} is missing or from another run than {main_run}", file=sys.stderr)
+            continue
+        runs.append(other)
+    if len(runs) < 2:
+        return 2
+    for run in runs:
+        run["model"].setdefault("precision", "fp32")
+    with open(args[0], "a", encoding="utf-8") as fh:
+        fh.write("\n" + precision_table(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""Fixtures for the deployment under test: its manifest, session options, the embedder (built on
+first use, with the fault injected when asked), the PyTorch baseline, and the run's state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import allure
+import pytest
+
+from acceptance.faults import inject
+from acceptance.profile import Profile
+from acceptance.signoff_run import SignoffRun, signoff_run as _signoff_run
+from modelprep.assets import checkpoint_dir, ensure_artifacts
+from modelprep.reference import Reference
+from runtime.embedder import Embedder
+from runtime.errors import EmbeddingError
+from runtime.manifest import ModelManifest, baseline_manifest, cache_root, load_manifest
+from runtime.session import SessionConfig, TensorRTOptions
+from runtime.tensorrt import options_for
+
+
+@pytest.fixture(scope="session")
+def signoff_run(pytestconfig: pytest.Config) -> SignoffRun:
+    return _signoff_run(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def profile(signoff_run: SignoffRun) -> Profile:
+    return signoff_run.profile
+
+
+@pytest.fixture(scope="session")
+def reports_dir(signoff_run: SignoffRun) -> Path:
+    signoff_run.reports_dir.mkdir(parents=True, exist_ok=True)
+    return signoff_run.reports_dir
+
+
+@pytest.fixture(scope="session")
+def run_dir(signoff_run: SignoffRun) -> Path:
+    signoff_run.run_dir.mkdir(parents=True, exist_ok=True)
+    return signoff_run.run_dir
+
+
+@pytest.fixture(scope="session")
+def manifest(pytestconfig: pytest.Config) -> ModelManifest:
+    try:
+        return load_manifest(pytestconfig.getoption("--model"))
+    except EmbeddingError as exc:
+        pytest.exit(f"model or config error: {exc}", returncode=4)
+
+
+@pytest.fixture(scope="session")
+def session_config(pytestconfig: pytest.Config, manifest) -> SessionConfig:
+    provider = pytestconfig.getoption("--provider")
+    trt = TensorRTOptions()
+    if provider in ("tensorrt", "auto") and manifest.onnx_path.is_file():
+        # Engine cache keyed by (model sha256, TensorRT version, precision, shape profile).
+        trt = options_for(manifest, cache_root() / "trt-engines", fp16=pytestconfig.getoption("--trt-fp16"))
+    return SessionConfig(
+        providers=(provider,), tensorrt=trt, strict=pytestconfig.getoption("--strict-provider"),
+        intra_op_threads=pytestconfig.getoption("--intra-op-threads"),
+    )
+
+
+@pytest.fixture(scope="session")
+def embedder(manifest, session_config, pytestconfig: pytest.Config, run_dir: Path) -> Embedder:
+    """One embedder per worker; its session report and the hashes of the files it loaded are kept
+    for the run's environment."""
+    with allure.step(f"load model {manifest.id}"):
+        ensure_artifacts(manifest)
+        emb = inject(Embedder(manifest, session_config), pytestconfig.getoption("--inject-fault"))
+    worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
+    (run_dir / f"session-{worker}.json").write_text(json.dumps(emb.report.as_dict()))
+    # What this worker really loaded and how it was verified: the hash the report states.
+    (run_dir / f"identity-{worker}.json").write_text(json.dumps(emb.identity.as_dict() if emb.identity else {}))
+    return emb
+
+
+@pytest.fixture(scope="session")
+def reference(manifest) -> Reference:
+    """The HuggingFace PyTorch fp32 baseline of the original model (the manifest's `baseline`)."""
+    base = baseline_manifest(manifest)
+    return Reference(base, checkpoint_dir(base))
+
+
+@pytest.fixture(scope="session")
+def trained(manifest) -> None:
+    """Skips tests that need trained semantics when the model has random weights."""
+    if not manifest.trained:
+        pytest.skip(f"{manifest.id} has random weights (trained = false): semantic similarity is meaningless on it")

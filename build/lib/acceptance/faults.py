@@ -1,0 +1,132 @@
+"""Fault injection: deliberately broken deployments that only a runtime bug could produce.
+
+Broken *models* (perturbed weights, a foreign tokenizer, a graph that ignores its mask, a wrong
+manifest) are files and manifests made by tests/mutants.py; the faults here are the ones the runtime
+itself is built never to make, so they are injected around it:
+
+  sleep:N                 every session.run stalls N ms (a throttled or contended device)
+  final-position-pooling  last-token pooling reads the final column whatever the padding side, and
+                          position_ids are a plain arange (the classic right-padding bug of decoder
+                          embedding models served naively). With this runtime's position_ids, a
+                          right-side EOS pad sees exactly what the last real EOS sees, so the bug
+                          would be invisible; the naive positions make it real, as in the wild.
+  nondeterministic        hidden states carry fresh noise on every call (racy kernels, uninitialised memory)
+  unordered-output        rows come back in the length-sorted batching order, not the caller's
+  truncation:N            the tokenizer truncates at N tokens instead of the manifest's max_length
+  accept-blank            empty, whitespace-only and invisible texts are embedded (as "-") instead of rejected
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from runtime.embedder import Embedder, has_visible_character
+
+
+class _WrappedSession:
+    """A session whose run() stalls and/or rewrites its feeds; everything else passes through."""
+
+    def __init__(self, session, *, sleep_s: float = 0.0, naive_positions: bool = False):
+        self._session, self._sleep_s, self._naive_positions = session, sleep_s, naive_positions
+
+    def run(self, output_names, feeds, *args, **kwargs):
+        if self._sleep_s:
+            time.sleep(self._sleep_s)
+        if self._naive_positions and "position_ids" in feeds:
+            ids = feeds["input_ids"]
+            feeds = feeds | {"position_ids": np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy()}
+        return self._session.run(output_names, feeds, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+#: name -> (what its argument is, a parser that raises ValueError on a bad one)
+FAULTS = {
+    "sleep": ("milliseconds", float), "final-position-pooling": (None, None), "nondeterministic": (None, None),
+    "unordered-output": (None, None), "truncation": ("tokens", int), "accept-blank": (None, None),
+}
+
+
+class FaultError(ValueError):
+    """--inject-fault names no known fault, or its argument is wrong (a usage error at start-up)."""
+
+
+def parse_fault(spec: str) -> tuple[str, str]:
+    """Validate a fault spec before any test runs."""
+    name, _, arg = spec.partition(":")
+    if name not in FAULTS:
+        raise FaultError(f"--inject-fault {spec!r}: unknown fault {name!r}; known: "
+                         + ", ".join(f"{n}:{a.upper()}" if a else n for n, (a, _) in FAULTS.items()))
+    what, parse = FAULTS[name]
+    if parse is None and arg:
+        raise FaultError(f"--inject-fault {spec!r}: {name} takes no argument")
+    if parse is not None and arg:
+        try:
+            if parse(arg) <= 0:
+                raise ValueError
+        except ValueError:
+            raise FaultError(f"--inject-fault {spec!r}: {name} takes a positive number of {what}") from None
+    if name == "truncation" and not arg:
+        raise FaultError(f"--inject-fault {spec!r}: say how many tokens, e.g. truncation:64")
+    return name, arg
+
+
+class _EmbedRewritten:
+    """An embedder whose embed() is rewritten; everything else passes through (encode goes through embed)."""
+
+    def __init__(self, inner: Embedder, embed):
+        self._inner, self.embed = inner, embed
+
+    def encode(self, texts, batch_size=None, kind="document") -> np.ndarray:
+        return self.embed(texts, batch_size=batch_size, kind=kind).vectors
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def inject(embedder: Embedder, fault: str | None) -> Embedder:
+    """Wrap the embedder's public seams (session, tokenizer, postprocess, embed) with a fault."""
+    if not fault:
+        return embedder
+    name, arg = parse_fault(fault)
+    if name == "sleep":
+        embedder.session = _WrappedSession(embedder.session, sleep_s=float(arg or 50) / 1e3)
+    elif name == "final-position-pooling":
+        postprocess = embedder.postprocess
+        embedder.session = _WrappedSession(embedder.session, naive_positions=True)
+
+        def final_position(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            return postprocess(hidden[:, -1:, :], np.ones_like(mask[:, -1:]))
+
+        embedder.postprocess = final_position
+    elif name == "nondeterministic":
+        postprocess, rng = embedder.postprocess, np.random.default_rng()
+
+        def noisy(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            scale = 0.05 * float(hidden.std())
+            return postprocess(hidden + rng.normal(0, scale, hidden.shape).astype(hidden.dtype), mask)
+
+        embedder.postprocess = noisy
+    elif name == "unordered-output":
+        embed = embedder.embed
+
+        def unordered(*args, **kwargs):
+            result = embed(*args, **kwargs)
+            order = np.argsort(-result.token_counts, kind="stable")
+            return replace(result, vectors=result.vectors[order])
+
+        return _EmbedRewritten(embedder, unordered)
+    elif name == "truncation":
+        embedder.tokenizer = embedder.tokenizer.with_max_length(int(arg))
+    elif name == "accept-blank":
+        embed = embedder.embed
+
+        def lenient(texts, *args, **kwargs):
+            return embed([t if has_visible_character(t) else "-" for t in texts], *args, **kwargs)
+
+        return _EmbedRewritten(embedder, lenient)
+    return embedder

@@ -1,0 +1,118 @@
+"""pytest plugin: the sign-off options and hooks. Hook glue only: the run's state is one SignoffRun
+in config.stash (acceptance/signoff_run.py), the deployment fixtures are in acceptance/deployment.py,
+the criterion fixture in acceptance/criterion_check.py, and the verdict is assembled by
+acceptance/recorder.py.
+
+Every acceptance test carries @pytest.mark.criterion("<id>"). The id rides on the report's
+user_properties, which pytest-xdist ships to the controller, so the verdict merges every worker.
+Nothing here acts on a run that does not collect acceptance/ (the project's own `pytest tests`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from acceptance.allure_report import add_labels
+from acceptance.criteria_index import measured_criteria
+from acceptance.faults import FaultError, parse_fault
+from acceptance.profile import ProfileError, load_profile
+from acceptance.recorder import SignoffRecorder
+from acceptance.run_record import archive_previous, start_run
+from acceptance.signoff_run import SIGNOFF_RUN, SignoffRun
+from runtime.errors import EmbeddingError
+from runtime.manifest import load_manifest
+
+pytest_plugins = ["acceptance.deployment", "acceptance.criterion_check"]
+
+PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "coreml", "cpu")
+ACCEPTANCE_DIR = Path(__file__).resolve().parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("signoff", "embedding deployment sign-off")
+    group.addoption("--accept-profile", default="cpu-default", help="criteria profile: name or path to .toml")
+    group.addoption("--model", default="all-minilm-l6-v2", help="model manifest: name or path to .toml")
+    group.addoption("--provider", default="cpu", choices=PROVIDER_CHOICES, help="execution provider to sign off")
+    group.addoption("--strict-provider", action="store_true", help="fail instead of falling back to another provider")
+    group.addoption("--reports-dir", default="reports", help="where signoff.json and other reports go")
+    group.addoption("--require-signoff", action="store_true", help="exit non-zero unless the verdict is SIGNED OFF")
+    group.addoption("--inject-fault", default=None, metavar="FAULT",
+                    help="run against a deliberately broken deployment (acceptance/faults.py): proves criteria can fail")
+    group.addoption("--trt-fp16", action="store_true", help="ask TensorRT for fp16 (check the engine's real precision)")
+    group.addoption("--intra-op-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _runs_acceptance(config: pytest.Config) -> bool:
+    return any(Path(a.split("::")[0]).resolve() == ACCEPTANCE_DIR or
+               ACCEPTANCE_DIR in Path(a.split("::")[0]).resolve().parents for a in config.args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not _runs_acceptance(config):
+        return
+    reports = Path(config.getoption("--reports-dir"))
+    controller = not _is_worker(config) and not config.option.collectonly
+    record = None
+    if controller:
+        # First of all, before anything can fail: the previous verdict leaves, so a run that stops
+        # at start-up never leaves an older report looking current.
+        archive_previous(reports)
+        record = start_run(list(config.invocation_params.args), config.args, config.option.markexpr,
+                           config.option.keyword, config.getoption("--inject-fault"))
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        # allure-pytest on every acceptance run (before its own pytest_configure reads the option)
+        config.option.allure_report_dir = str(reports / "allure-results")
+        config.option.clean_alluredir = not _is_worker(config)  # only the controller clears old results
+    try:
+        if config.getoption("--inject-fault"):
+            parse_fault(config.getoption("--inject-fault"))
+        precision = load_manifest(config.getoption("--model")).precision
+        profile = load_profile(config.getoption("--accept-profile")).for_precision(precision)
+        unmeasured = sorted(set(profile.criteria) - measured_criteria())
+        if unmeasured:
+            raise ProfileError(
+                f"profile {profile.path}: no acceptance test measures {', '.join(unmeasured)}; "
+                "fix the id (each test names its criterion with @pytest.mark.criterion) or drop it"
+            )
+    except (ProfileError, EmbeddingError, FaultError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state = config.stash[SIGNOFF_RUN] = SignoffRun(profile=profile, reports_dir=reports, record=record)
+    if record is not None:
+        config.pluginmanager.register(SignoffRecorder(config, state), "signoff-recorder")
+        for stale in state.run_dir.glob("*.json"):
+            stale.unlink()
+
+
+# ---------------------------------------------------------------- collection and reports
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SIGNOFF_RUN not in config.stash:
+        return  # not an acceptance run: the project's own tests run as plain pytest
+    profile = config.stash[SIGNOFF_RUN].profile
+    for item in items:
+        marker = item.get_closest_marker("criterion")
+        in_suite = ACCEPTANCE_DIR in Path(str(item.fspath)).resolve().parents
+        if marker is None:
+            if in_suite:
+                raise pytest.UsageError(f"{item.nodeid}: every acceptance test must name its criterion")
+            continue
+        item.user_properties.append(("criterion_id", marker.args[0]))
+        crit = profile.get(marker.args[0])
+        add_labels(item, marker.args[0], crit.required if crit else None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    if SIGNOFF_RUN not in item.config.stash:
+        return report
+    if call.excinfo is not None and not call.excinfo.errisinstance((AssertionError, pytest.skip.Exception)):
+        report.user_properties.append(("criterion_error", f"{call.excinfo.typename}: {call.excinfo.value}"))
+    return report

@@ -1,0 +1,82 @@
+"""Parity with the PyTorch baseline, normalization, semantics and retrieval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from acceptance import plots
+from acceptance.allure_report import attach_file
+from acceptance.corpora import labelled_set, parity_texts, retrieval_corpus, triplets
+from acceptance.metrics import (
+    AGREEMENT_DEFINITION, LABELLED_DEFINITION, agreement_at_k, cosines, error_stats, ndcg_at_k, recall_at_k, top_k,
+)
+
+
+@pytest.fixture(scope="module")
+def parity(embedder, reference):
+    texts = list(parity_texts())
+    return {
+        kind: (embedder.encode(texts, kind=kind), reference.encode_cached(texts, kind=kind))
+        for kind in ("document", "query")
+    }
+
+
+@pytest.mark.parity
+@pytest.mark.criterion("parity.min_cosine")
+def test_parity_min_cosine(parity, criterion, reports_dir):
+    deployed = np.concatenate([ours for ours, _ in parity.values()])
+    baseline = np.concatenate([base for _, base in parity.values()])
+    cos = cosines(deployed, baseline)
+    view = {"model": {"id": criterion.item.config.getoption("--model")}, "criteria": [
+        {"id": "parity.min_cosine", "target": criterion.target, "comparator": criterion.criterion.comparator,
+         "details": {"cosines": cos.tolist()}}]}
+    attach_file(plots.parity_histogram(view, reports_dir / "plots"))
+    criterion.check(
+        float(np.nan_to_num(cos, nan=-1.0).min()), mean=float(np.nanmean(cos)), p1=float(np.nanpercentile(cos, 1)),
+        texts=len(cos), kinds=list(parity), error_stats=error_stats(deployed, baseline),
+        cosines=[round(float(c), 7) for c in cos],
+    )
+
+
+@pytest.mark.norm
+@pytest.mark.criterion("norm.max_deviation")
+def test_norm_max_deviation(parity, embedder, criterion):
+    extremes = ["x " * 2000, "Hi.", "🙂", "\x00 null byte", "ا" * 50]
+    vectors = np.concatenate([ours for ours, _ in parity.values()] + [embedder.encode(extremes)])
+    deviation = np.abs(np.linalg.norm(vectors.astype(np.float64), axis=1) - 1)
+    criterion.check(float(np.nan_to_num(deviation, nan=np.inf).max()), embeddings=len(vectors))
+
+
+@pytest.mark.quality
+@pytest.mark.criterion("quality.semantic_pass_rate")
+def test_semantic_pass_rate(embedder, trained, criterion):
+    rows = triplets()
+    a, r, u = (embedder.encode([row[i] for row in rows]) for i in range(3))
+    wins = np.sum(a * r, axis=1) > np.sum(a * u, axis=1)
+    criterion.check(float(wins.mean()), triplets=len(rows), failed=[rows[i][0] for i in np.flatnonzero(~wins)])
+
+
+def _labelled(encode_docs, encode_queries) -> dict[str, float]:
+    docs, queries, relevant = labelled_set()
+    top = top_k(encode_queries(list(queries)), encode_docs(list(docs)), 10)
+    rel = [{i} for i in relevant]
+    return {"recall_at_10": recall_at_k(top, rel), "ndcg_at_10": ndcg_at_k(top, rel)}
+
+
+@pytest.mark.retrieval
+@pytest.mark.slow
+@pytest.mark.criterion("retrieval.recall_at_10")
+def test_recall_at_10(embedder, reference, criterion):
+    docs, queries = (list(x) for x in retrieval_corpus())
+    ours = top_k(embedder.encode(queries, kind="query"), embedder.encode(docs), 10)
+    base = top_k(reference.encode_cached(queries, kind="query"), reference.encode_cached(docs), 10)
+    overlap = agreement_at_k(ours, base)
+    labelled = {
+        "deployed": _labelled(embedder.encode, lambda q: embedder.encode(q, kind="query")),
+        "baseline": _labelled(reference.encode_cached, lambda q: reference.encode_cached(q, kind="query")),
+    }
+    criterion.check(
+        float(overlap.mean()), definition=AGREEMENT_DEFINITION, documents=len(docs), queries=len(queries),
+        worst_query=float(overlap.min()), labelled=labelled, labelled_definition=LABELLED_DEFINITION,
+    )

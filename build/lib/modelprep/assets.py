@@ -1,0 +1,205 @@
+"""Builds a manifest's artifacts (model.onnx + tokenizer.json) when they are missing.
+
+Nothing here reaches a model hub: the default model's checkpoint ships inside a PyPI package,
+and qwen3-tiny is built from a seed. Builds run under a file lock and land by rename, so parallel
+pytest workers never see a half-written model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from filelock import FileLock
+
+from modelprep.onnx_export import export_and_gate, gate_and_record
+from modelprep.precision import to_fp16
+from runtime.artifact import RECORD_VERSION, is_cache_entry, read_record, sha256_file
+from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError
+from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
+from runtime.paths import corpora_dir, read_lines
+
+
+
+def checkpoint_dir(manifest: ModelManifest) -> Path | str:
+    """Where the HF checkpoint behind a manifest lives, building it if the source says how."""
+    source = _source(manifest)
+    if source.kind == "python-package":
+        spec = importlib.util.find_spec(source.options["package"])
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelFileError(
+                f"{manifest.id}: the package {source.options['package']!r} that ships its checkpoint is not "
+                f"installed; pip install {source.options.get('pip', source.options['package'])}"
+            )
+        path = Path(list(spec.submodule_search_locations)[0]) / source.options.get("subdir", "")
+        _verify_weights(manifest, path, source)
+        return path
+    if source.kind == "random-qwen3":
+        # In the cache root, never beside a user's own artifact directory. Keyed by the recipe, so a
+        # changed recipe gets a new checkpoint instead of deleting the old one.
+        key = hashlib.sha256(json.dumps(manifest.recipe(), sort_keys=True).encode()).hexdigest()[:12]
+        path = cache_root() / "checkpoints" / f"{manifest.id}-{key}"
+        if not (path / "config.json").is_file():
+            _build_locked(path, lambda tmp: build_random_qwen3(source, tmp))
+        return path
+    if source.kind == "hf":
+        return source.options["checkpoint"]
+    if source.kind == "precision-of":
+        return checkpoint_dir(load_manifest(source.options["base"]))
+    raise ManifestError(f"{manifest.path}: unknown [source] kind {source.kind!r}")
+
+
+def _source(manifest: ModelManifest) -> Source:
+    if manifest.source is None:
+        raise ModelFileError(
+            f"{manifest.id}: {manifest.onnx_path} is missing and the manifest has no [source] to build it "
+            "from; export it with python -m modelprep.export --model ... --checkpoint ..."
+        )
+    return manifest.source
+
+
+def _verify_weights(manifest: ModelManifest, path: Path, source: Source) -> None:
+    expected = source.options.get("weights_sha256")
+    weights = path / source.options.get("weights", "model.safetensors")
+    if not weights.is_file():
+        raise ModelFileError(f"{manifest.id}: weights missing at {weights}; reinstall the package")
+    if expected and sha256_file(weights) != expected:
+        raise ModelFileError(
+            f"{manifest.id}: {weights} does not match the manifest's weights_sha256; "
+            "the package was modified or is another version"
+        )
+
+
+def _build_locked(target: Path, build, *, may_replace=lambda: False) -> bool:
+    """Run build(tmp) under a lock and move the result to target. The target is replaced only after
+    the build succeeded, and only if may_replace() says (under the lock) that it is a cache entry:
+    a failed rebuild leaves the old directory as it was. Returns whether it built."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        replacing = target.exists()
+        if replacing and not may_replace():
+            return False
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building.", dir=target.parent))
+        try:
+            build(tmp)
+            if replacing:
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+                target.rename(old / target.name)
+                tmp.rename(target)
+                shutil.rmtree(old, ignore_errors=True)  # the replaced cache entry, ours to remove
+            else:
+                tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # only the temporary build directory
+    return True
+
+
+def _due(directory: Path, manifest: ModelManifest, rebuild: bool) -> bool:
+    """Whether a directory of this cache must be (re)built: asked to, a file is missing, or its
+    recipe or record version is older than the manifest's. Anyone else's directory never is."""
+    record = read_record(directory)
+    if not is_cache_entry(record):
+        return False
+    files = manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file()
+    return (rebuild or not files or (manifest.source is not None and record.get("recipe") != manifest.recipe())
+            or record.get("record_version", 1) < RECORD_VERSION)
+
+
+def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
+    """Build model.onnx + tokenizer.json if missing, or rebuild a cache entry whose [source] changed.
+
+    Only a directory this cache created (artifact.json says `cache_entry`) is ever rebuilt or
+    replaced. Anything else, an export from the command line or a directory the user filled by
+    hand, is used as it is, or refused with a message when files are missing: never deleted.
+    """
+    directory = manifest.artifact_dir
+    present = manifest.onnx_path.is_file() and manifest.tokenizer_path.is_file()
+    empty = not directory.exists() or (directory.is_dir() and not any(directory.iterdir()))
+    if present and not _due(directory, manifest, rebuild):
+        if rebuild and not is_cache_entry(read_record(directory)):
+            raise ModelFileError(
+                f"{directory} was not made by this suite's model cache (its artifact.json does not mark it as a "
+                "cache entry), so it is never rebuilt or replaced here: export into a new directory with "
+                "python -m modelprep.export --out NEW_DIR, or point the manifest's [files] dir elsewhere"
+            )
+        return
+    if not empty and not is_cache_entry(read_record(directory)):
+        missing = [p.name for p in (manifest.onnx_path, manifest.tokenizer_path) if not p.is_file()]
+        raise ModelFileError(
+            f"{directory} lacks {', '.join(missing)} and was not made by this suite's model cache, so nothing "
+            "is built into it: copy the missing files there, or export with python -m modelprep.export --out DIR"
+        )
+    checkpoint = checkpoint_dir(manifest)
+
+    def build(tmp: Path) -> None:
+        record = {"recipe": manifest.recipe(), "cache_entry": True}
+        if manifest.source and manifest.source.kind == "precision-of":
+            build_precision_variant(manifest, checkpoint, tmp, record)
+        else:
+            export_and_gate(manifest, checkpoint, tmp, record=record)
+
+    def may_replace() -> bool:  # re-checked under the lock: another process may have rebuilt it meanwhile
+        return (directory.is_dir() and not any(directory.iterdir())) or _due(directory, manifest, rebuild)
+
+    try:
+        _build_locked(directory, build, may_replace=may_replace)
+    except EmbeddingError:
+        raise
+    except Exception as exc:  # optimum, torch, I/O: one message, and the old artifacts are untouched
+        raise ExportError(
+            f"building {manifest.id} into {directory} failed ({type(exc).__name__}: "
+            f"{(str(exc).strip().splitlines() or [''])[0][:300]}); any earlier artifacts there are kept as they were"
+        ) from exc
+
+
+def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict) -> None:
+    """Convert the base model's export to another precision, then gate it against PyTorch fp32."""
+    base = load_manifest(manifest.source.options["base"])
+    ensure_artifacts(base)
+    precision = manifest.source.options["precision"]
+    if precision != "fp16":
+        raise ManifestError(f"{manifest.path}: precision-of supports fp16 here; FP8 needs modelprep.precision.to_fp8_qdq")
+    to_fp16(base.onnx_path, out / "model.onnx")
+    shutil.copy2(base.tokenizer_path, out / "tokenizer.json")
+    gate_and_record(manifest, checkpoint, out, {"converted_from": base.id, "precision": precision, **record})
+
+
+def build_random_qwen3(source: Source, out: Path) -> None:
+    """A random-weight Qwen3 with a byte-level BPE tokenizer whose pad token is its EOS token.
+
+    It has no trained semantics: it exists so that left padding, position_ids and last-token
+    pooling run end to end through a real decoder graph.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3Model
+
+    eos = "<|endoftext|>"
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=source.options.get("tokenizer_vocab", 1000), special_tokens=[eos],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(read_lines(corpora_dir() / source.options["tokenizer_corpus"]), trainer)
+    eos_id = tok.token_to_id(eos)
+    # Like Qwen3-Embedding's tokenizer: EOS appended to every text, and EOS doubles as padding.
+    tok.post_processor = processors.TemplateProcessing(single=f"$A {eos}", special_tokens=[(eos, eos_id)])
+    tok.enable_padding(pad_id=eos_id, pad_token=eos, direction="left")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=eos, pad_token=eos, padding_side="left",
+        model_input_names=["input_ids", "attention_mask"],
+    )
+    fast.save_pretrained(out)
+    # pad_token_id stays unset: it would make the EOS embedding row an all-zero padding_idx row, which a
+    # trained Qwen3 does not have (its EOS embedding is what last-token pooling reads).
+    config = Qwen3Config(**source.options["config"], eos_token_id=eos_id, bos_token_id=eos_id)
+    if config.vocab_size < tok.get_vocab_size():
+        raise ManifestError(f"qwen3 config vocab_size {config.vocab_size} < tokenizer's {tok.get_vocab_size()}")
+    torch.manual_seed(source.options.get("seed", 0))
+    Qwen3Model(config).eval().save_pretrained(out)

@@ -1,0 +1,313 @@
+"""The embedder: texts in, unit vectors out, in the caller's order.
+
+It tokenizes every text once, sorts by token length so that each batch pads little, runs the
+session, pools, normalizes, and puts rows back in the original order. It holds no mutable
+state after construction, so one instance serves many threads (ORT's run() is thread-safe).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from runtime.artifact import ArtifactIdentity, read_record, verify_artifacts
+from runtime.errors import (
+    ConfigError, EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, TextTypeError,
+)
+from runtime.manifest import ModelManifest, cache_root, load_manifest
+from runtime.normalize import check_dim, l2_normalize, truncate
+from runtime.pool import pool
+from runtime.session import SessionConfig, SessionReport, create_session
+from runtime.tokenize import TextTokenizer
+
+
+@dataclass(frozen=True)
+class Usage:
+    texts: int
+    tokens: int
+    batches: int
+    duration_ms: float
+    tokenize_ms: float
+    inference_ms: float
+    pool_ms: float  # pooling + normalization
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: np.ndarray  # float32 (n, dim), unit rows
+    usage: Usage
+    token_counts: np.ndarray  # tokens per text after truncation, in input order
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    name: str
+    dimension: int
+    native_dimension: int
+    max_tokens: int
+    pooling: str
+    padding_side: str
+    providers: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    latency_ms: float
+    provider: str
+
+
+# Characters that render as nothing: controls (\x00), format characters (zero-width space and joiners,
+# BOM, word joiner, soft hyphen, bidi marks) and separators. A text made only of them has nothing to
+# embed; tokenizers drop them and the model would see an empty text ([CLS][SEP] or a lone EOS).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_visible_character(text: str) -> bool:
+    """Whether a text holds anything to embed: a character that is neither whitespace nor invisible."""
+    return any(not ch.isspace() and unicodedata.category(ch) not in _INVISIBLE_CATEGORIES for ch in text)
+
+
+def validate_texts(texts: Sequence[str]) -> list[str]:
+    """Reject what cannot be embedded, naming the offending item."""
+    if isinstance(texts, str):
+        raise TextTypeError("encode() takes a list of texts, not one str: wrap it as [text]")
+    try:
+        texts = list(texts)
+    except TypeError:
+        raise TextTypeError(f"encode() takes a list of str, got {type(texts).__name__}") from None
+    if not texts:
+        raise EmptyBatchError("no texts to embed: pass a non-empty list of strings")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TextTypeError(f"item {i} is a {type(text).__name__}, not a str: convert it or drop it")
+        if not text.strip():
+            raise EmptyTextError(
+                f"item {i} is empty or whitespace-only ({text[:20]!r}): there is nothing to embed; "
+                "filter such texts out before calling encode()"
+            )
+        if not has_visible_character(text):
+            raise EmptyTextError(
+                f"item {i} holds only invisible characters ({text[:20]!r}: control, zero-width or format "
+                "characters): there is nothing to embed; filter such texts out before calling encode()"
+            )
+        bad = _SURROGATE.search(text)
+        if bad:
+            raise TextTypeError(
+                f"item {i} is not valid Unicode: a lone surrogate {bad.group()!r} at character {bad.start()} "
+                "(text decoded with errors='surrogateescape' or cut inside a UTF-16 pair); re-decode it as UTF-8"
+            )
+    return texts
+
+
+def plan_batches(lengths: np.ndarray, batch_size: int, max_batch_tokens: int | None = None) -> Iterator[np.ndarray]:
+    """Indices per batch, longest texts first, so each batch pads little.
+
+    With a token budget, a batch holds at most max_batch_tokens // (its longest text) texts,
+    which keeps memory flat when long and short texts mix.
+    """
+    order = np.argsort(-lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        size = batch_size
+        if max_batch_tokens:
+            size = max(1, min(size, max_batch_tokens // int(lengths[order[start]])))
+        yield order[start:start + size]
+        start += size
+
+
+class Embedder:
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        session_config: SessionConfig = SessionConfig(),
+        *,
+        dim: int | None = None,
+        batch_size: int = 32,
+        max_batch_tokens: int | None = None,
+        io_binding: bool | None = None,
+        verify: bool = True,
+    ):
+        """verify: hash model.onnx (and its external data) and tokenizer.json and check them against
+        artifact.json and the manifest before serving (remembered per size and mtime)."""
+        self.manifest = manifest
+        self.dim = manifest.dimension if dim is None else dim
+        if self.dim != manifest.dimension and manifest.matryoshka_min_dim is None:
+            raise ConfigError(
+                f"dim={self.dim}: {manifest.id}'s manifest declares no matryoshka_min_dim, so its vectors are not "
+                f"known to survive truncation; use the native {manifest.dimension}, or set matryoshka_min_dim in "
+                f"{manifest.path} if the model was trained for it"
+            )
+        check_dim(self.dim, manifest.dimension, manifest.matryoshka_min_dim)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
+        if max_batch_tokens is not None and (not isinstance(max_batch_tokens, int) or max_batch_tokens < 1):
+            raise ConfigError(f"max_batch_tokens must be a positive whole number or None, got {max_batch_tokens!r}")
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        for path in (manifest.onnx_path, manifest.tokenizer_path):
+            if not path.is_file():
+                raise ModelFileError(f"{path} not found: build or export the model first (python -m modelprep.export "
+                                     f"--model {manifest.id}), or fix [files] in {manifest.path}")
+        self.identity: ArtifactIdentity | None = verify_artifacts(
+            manifest.onnx_path, manifest.tokenizer_path, manifest_onnx_sha256=manifest.onnx_sha256,
+            manifest_tokenizer_sha256=manifest.tokenizer_sha256, memo_dir=cache_root() / "verified",
+        ) if verify else None
+        self.tokenizer = TextTokenizer(
+            manifest.tokenizer_path, max_length=manifest.max_length, padding_side=manifest.padding_side
+        )
+        self.session, self.session_report = create_session(manifest.onnx_path, session_config)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        # IO binding on GPU providers: inputs are copied to the device once and the output lands in a
+        # buffer ORT allocates, instead of run()'s per-call staging. None: on when a GPU provider runs.
+        gpu = self.session_report.primary in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+        self.io_binding = gpu if io_binding is None else io_binding
+        self._check_graph()
+
+    # Public seams, for wrapping rather than monkeypatching: `session` (anything with ORT's run()),
+    # `tokenizer` (a TextTokenizer) and `postprocess` (hidden states + mask -> vectors).
+
+    @classmethod
+    def load(cls, model: str, session_config: SessionConfig = SessionConfig(), **kwargs: Any) -> "Embedder":
+        """Load by manifest name or path. The model's files must exist: build them with
+        `python -m modelprep.export --model NAME` (the serving runtime never builds or downloads)."""
+        return cls(load_manifest(model), session_config, **kwargs)
+
+    def _check_graph(self) -> None:
+        m = self.manifest
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if m.output not in outputs:
+            raise ManifestError(
+                f"{m.path}: output {m.output!r} is not in the graph's outputs {list(outputs)}; fix 'output'"
+            )
+        width = outputs[m.output].shape[-1]
+        if isinstance(width, int) and width != m.dimension:
+            raise ManifestError(
+                f"{m.path}: dimension = {m.dimension} but the graph's {m.output!r} has {width} features; "
+                "the manifest or the model file is wrong"
+            )
+        # The export recorded the token-embedding table's rows (the runtime does not parse ONNX itself).
+        rows = ((read_record(m.artifact_dir) or {}).get("graph") or {}).get("embedding_rows")
+        if rows is not None and self.tokenizer.vocab_size > rows:
+            raise ModelFileError(
+                f"{m.tokenizer_path} has {self.tokenizer.vocab_size} tokens but the model's embedding table "
+                f"has {rows} rows: the tokenizer belongs to another model; ship the model's own tokenizer.json"
+            )
+        self._check_model_config()
+
+    def _check_model_config(self) -> None:
+        """Against the exported config.json: the position limit, and the special tokens' ids (a foreign
+        tokenizer maps them to other tokens)."""
+        m = self.manifest
+        path = m.artifact_dir / "config.json"
+        if not path.is_file():
+            return
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"{path} is not valid JSON ({exc}); re-export the model") from None
+        limit = config.get("max_position_embeddings")
+        if isinstance(limit, int) and m.max_length > limit:
+            raise ManifestError(
+                f"{m.path}: max_length = {m.max_length} but the model has {limit} positions ({path}); "
+                f"set max_length to at most {limit}"
+            )
+        specials = self.tokenizer.special_tokens()
+        for key in ("pad_token_id", "bos_token_id", "eos_token_id", "cls_token_id", "sep_token_id"):
+            ids = config.get(key)
+            for token_id in ids if isinstance(ids, list) else [ids]:
+                if isinstance(token_id, int) and token_id not in specials:
+                    raise ModelFileError(
+                        f"{m.tokenizer_path} has no special token at id {token_id}, the model's {key} ({path}): "
+                        "the tokenizer belongs to another model; ship the model's own tokenizer.json"
+                    )
+
+    def embed(self, texts: Sequence[str], batch_size: int | None = None, kind: str = "document") -> Embeddings:
+        texts = validate_texts(texts)
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+            raise ConfigError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
+        template = self.manifest.prompt(kind)
+        t0 = time.perf_counter()
+        encodings = self.tokenizer.encode([template.replace("{text}", t) for t in texts])
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        tokenize_s = time.perf_counter() - t0
+        infer_s = pool_s = 0.0
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        batches = 0
+        for idx in plan_batches(lengths, batch_size or self.batch_size, self.max_batch_tokens):
+            t1 = time.perf_counter()
+            batch = self.tokenizer.pad([encodings[i] for i in idx])
+            t2 = time.perf_counter()
+            hidden = self._run(batch.feeds(self.input_names))
+            t3 = time.perf_counter()
+            out[idx] = self.postprocess(hidden, batch.attention_mask)
+            t4 = time.perf_counter()
+            tokenize_s += t2 - t1
+            infer_s += t3 - t2
+            pool_s += t4 - t3
+            batches += 1
+        usage = Usage(
+            texts=len(texts), tokens=int(lengths.sum()), batches=batches,
+            duration_ms=(time.perf_counter() - t0) * 1e3,
+            tokenize_ms=tokenize_s * 1e3, inference_ms=infer_s * 1e3, pool_ms=pool_s * 1e3,
+        )
+        return Embeddings(vectors=out, usage=usage, token_counts=lengths)
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if not self.io_binding:
+            return self.session.run([self.manifest.output], feeds)[0]
+        binding = self.session.io_binding()  # one per call: bindings are not shared between threads
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, array)
+        binding.bind_output(self.manifest.output)  # ORT allocates it on the provider's device
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+    def postprocess(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Token states (batch, seq, hidden) and the attention mask -> output rows: pool, normalize,
+        truncate. The seam for wrapping the post-processing step (fault injection wraps it)."""
+        if hidden.ndim != 3:
+            raise ModelFileError(f"output {self.manifest.output!r} has shape {hidden.shape}; expected (batch, seq, hidden)")
+        vectors = pool(self.manifest.pooling, hidden.astype(np.float32, copy=False), mask)
+        if self.manifest.normalize:
+            vectors = l2_normalize(vectors)
+        if self.dim != vectors.shape[1]:
+            vectors = truncate(vectors, self.dim, self.manifest.matryoshka_min_dim)
+        return vectors
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None, kind: str = "document") -> np.ndarray:
+        """float32 (n, dim) unit vectors, rows in the order of `texts`."""
+        return self.embed(texts, batch_size=batch_size, kind=kind).vectors
+
+    def model_info(self) -> ModelInfo:
+        m = self.manifest
+        return ModelInfo(
+            id=m.id, name=m.name, dimension=self.dim, native_dimension=m.dimension, max_tokens=m.max_length,
+            pooling=m.pooling, padding_side=m.padding_side, providers=self.session_report.got,
+        )
+
+    def health_check(self) -> Health:
+        """Embed a probe and check it end to end; raises EmbeddingError if anything is off."""
+        start = time.perf_counter()
+        vectors = self.encode(["health check probe"])
+        latency_ms = (time.perf_counter() - start) * 1e3
+        norm = float(np.linalg.norm(vectors[0]))
+        if vectors.shape != (1, self.dim) or not np.isfinite(vectors).all() or abs(norm - 1) > 1e-3:
+            raise EmbeddingError(f"health check failed: shape {vectors.shape}, norm {norm:.6f}")
+        return Health(ok=True, latency_ms=latency_ms, provider=self.session_report.primary)
+
+    @property
+    def report(self) -> SessionReport:
+        return self.session_report
