@@ -6,7 +6,7 @@ whether the directory is a cache entry (only cache entries may ever be replaced 
 
 At load, `verify_artifacts` hashes the files that are about to be served and refuses them when they
 differ from the record or from the manifest's `files.onnx_sha256` / `files.tokenizer_sha256`. An 8 GB
-graph is not re-hashed on every load: a hash is remembered per (path, size, mtime) under the cache
+graph is not re-hashed on every load: a hash is remembered per (path, inode, size, mtime, ctime) under the cache
 root, and the report says which way each file was verified.
 """
 
@@ -92,16 +92,18 @@ def _memo_path(path: Path, memo_dir: Path) -> Path:
 
 
 def verified_sha256(path: Path, memo_dir: Path | None) -> tuple[str, str]:
-    """(sha256, how it was obtained). The hash is remembered for the file's size and mtime: a changed
-    file (even a few bytes flipped in place) changes its mtime and is hashed again."""
+    """(sha256, how it was obtained). The hash is remembered for the file's inode, size, mtime and ctime: a
+    changed file (even a few bytes flipped in place) is hashed again, also when its mtime was put back
+    (`touch -r`, `cp -p`), since no user call can set a file's ctime."""
     stat = path.stat()
-    key = {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    key = {"path": str(path.resolve()), "inode": stat.st_ino, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+           "ctime_ns": stat.st_ctime_ns}
     memo = _memo_path(path, memo_dir) if memo_dir else None
     if memo is not None and memo.is_file():
         try:
             saved = json.loads(memo.read_text(encoding="utf-8"))
             if {k: saved.get(k) for k in key} == key:
-                return saved["sha256"], f"hash remembered for this size and mtime (hashed {saved['hashed_at']})"
+                return saved["sha256"], f"hash remembered for this file's inode, size, mtime and ctime (hashed {saved['hashed_at']})"
         except (json.JSONDecodeError, KeyError, OSError):
             pass  # a broken memo only costs a re-hash
     start = time.perf_counter()

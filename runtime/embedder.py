@@ -141,7 +141,7 @@ class Embedder:
         verify: bool = True,
     ):
         """verify: hash model.onnx (and its external data) and tokenizer.json and check them against
-        artifact.json and the manifest before serving (remembered per size and mtime)."""
+        artifact.json and the manifest before serving (remembered per inode, size, mtime and ctime)."""
         self.manifest = manifest
         self.dim = manifest.dimension if dim is None else dim
         if self.dim != manifest.dimension and manifest.matryoshka_min_dim is None:

@@ -195,6 +195,23 @@ def test_flipped_bytes_in_a_cached_model_are_refused_at_load(minilm_copy, tmp_pa
         Embedder(manifest)
 
 
+def test_flipped_bytes_with_the_mtime_put_back_are_still_refused(minilm_copy, tmp_path):
+    """The hash memo must not be fooled by a file changed in place whose mtime was restored (touch -r)."""
+    manifest = load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy))
+    Embedder(manifest)  # remembered now
+    path = minilm_copy / "model.onnx"
+    stat = path.stat()
+    with open(path, "r+b") as fh:
+        fh.seek(stat.st_size // 2)
+        block = fh.read(64)
+        fh.seek(stat.st_size // 2)
+        fh.write(bytes(b ^ 0xFF for b in block))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_mtime_ns == stat.st_mtime_ns and path.stat().st_size == stat.st_size
+    with pytest.raises(ModelFileError, match="model.onnx has sha256 .* but .*artifact.json says"):
+        Embedder(manifest)
+
+
 def test_a_truncated_copy_is_refused(minilm_copy, tmp_path):
     path = minilm_copy / "model.onnx"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -206,7 +223,7 @@ def test_unchanged_files_are_not_rehashed(minilm_copy, tmp_path):
     manifest = load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy))
     Embedder(manifest)
     how = Embedder(manifest).identity.verification["model.onnx"]
-    assert how.startswith("hash remembered for this size and mtime")
+    assert how.startswith("hash remembered for this file's inode, size, mtime and ctime")
 
 
 def test_corrupt_artifact_record(minilm_copy, tmp_path):
