@@ -15,7 +15,7 @@ REPORTS ?= reports
 EMBED_SIGNOFF_INVOCATION := $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 export EMBED_SIGNOFF_INVOCATION
 
-.PHONY: venv signoff test bench clean report browser
+.PHONY: venv signoff test bench clean report browser mutants-doc
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,10 @@ signoff: $(STAMP)
 ## The project's own tests (the dashboard test needs node_modules and Debian's chromium; it skips without).
 test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest tests -n 2 $(PYTEST_ARGS)
+
+## docs/mutants.md from the meta-test results `make test` leaves in reports/mutants/ (no test rewrites it).
+mutants-doc: $(STAMP)
+	@$(BIN)/python -m tests.test_mutants
 
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \

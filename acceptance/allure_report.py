@@ -29,6 +29,8 @@ CATEGORIES = [
      "messageRegex": ".*(ManifestError|ModelFileError|ProfileError|not a loadable ONNX).*"},
     {"name": "Threshold missed", "matchedStatuses": ["failed"], "messageRegex": ".*misses.*"},
     {"name": "Measurement invalid", "matchedStatuses": ["failed"], "messageRegex": ".*INVALID.*"},
+    {"name": "Machine busy: not judged (counts as not met)", "matchedStatuses": ["broken"],
+     "messageRegex": ".*machine busy.*"},
     {"name": "Cannot be measured here (counts as not met)", "matchedStatuses": ["skipped"]},
     {"name": "Test defect", "matchedStatuses": ["broken"]},
 ]
@@ -44,17 +46,37 @@ def add_labels(item: pytest.Item, criterion_id: str, required: bool | None) -> N
         item.add_marker(pytest.mark.allure_label("critical", label_type="severity"))
 
 
-def record(criterion, measured: float, details: dict[str, Any]) -> None:
+def record(criterion, measured: float, details: dict[str, Any], baseline: float | None = None) -> None:
     """Measured value and threshold as parameters (excluded from the history id, so a changed
-    threshold keeps the test's history), and the metric JSON as an attachment."""
+    threshold keeps the test's history), the baseline run's value and the change when comparing with
+    one, and the metric JSON as an attachment."""
     import allure
 
     allure.dynamic.parameter("measured", f"{measured:.8g} {criterion.unit}".strip(), excluded=True)
     allure.dynamic.parameter("target", criterion.target_text, excluded=True)
+    if baseline is not None:
+        allure.dynamic.parameter("baseline", f"{baseline:.8g} {criterion.unit}".strip(), excluded=True)
+        change = f"{100 * (measured - baseline) / abs(baseline):+.2f}%" if baseline else f"{measured - baseline:+.6g}"
+        allure.dynamic.parameter("change vs baseline", change, excluded=True)
     slim = {k: v for k, v in details.items() if k != "cosines"}
     allure.attach(json.dumps({"criterion": criterion.id, "measured": measured, "target": criterion.target_text,
                               "details": slim}, indent=2, default=str),
                   name=f"{criterion.id}.json", attachment_type=allure.attachment_type.JSON)
+
+
+def record_contention(figures: dict[str, Any]) -> None:
+    """How busy the machine was while a timing figure was taken, as parameters (history-excluded)."""
+    import allure
+
+    allure.dynamic.parameter("others' CPU share", f"{100 * figures['others_share']:.1f}%", excluded=True)
+    allure.dynamic.parameter("steal", f"{100 * figures['steal_share']:.1f}%", excluded=True)
+    allure.dynamic.parameter("attempts", str(figures["attempts"]), excluded=True)
+
+
+def attach_json(name: str, data: Any) -> None:
+    import allure
+
+    allure.attach(json.dumps(data, indent=2, default=str), name=name, attachment_type=allure.attachment_type.JSON)
 
 
 def attach_file(path: Path, name: str | None = None) -> None:

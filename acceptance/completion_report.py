@@ -13,6 +13,11 @@ ICONS = {"pass": "✅ PASS", "fail": "❌ FAIL", "error": "❌ ERROR", "skipped"
          "not-run": "⏸ NOT RUN (not met)"}
 
 
+def cell(text: Any) -> str:
+    """Text for a Markdown table cell: a literal | (the PRD's |norm - 1.0|) would start a new column."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
 def _by_id(verdict: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["id"]: c for c in verdict["criteria"]}
 
@@ -46,6 +51,10 @@ def write_completion_report(verdict: dict[str, Any], path: Path) -> Path:
     if ended != "completed":
         lines += [f"> **⚠️ This run was {ended.upper()}**: its verdict covers only what it measured before that, "
                   "and it is not a sign-off.", ""]
+    baseline = verdict.get("baseline") or {}
+    if baseline.get("accepted_differences"):
+        lines += [f"> **⚠️ Compared with a baseline of another deployment or device** (`--baseline-any`): "
+                  f"{'; '.join(baseline['accepted_differences'])}.", ""]
     selection = run.get("selection", {})
     suite = run.get("suite", {})
     lines += [
@@ -109,13 +118,16 @@ def write_completion_report(verdict: dict[str, Any], path: Path) -> Path:
     for label, cid, fmt in rows:
         crit = c.get(cid)
         target = crit["target_text"] if crit else "not in this profile"
-        lines.append(f"| {label} | {target} | {value(crit, fmt)} | {status(crit)} |")
+        lines.append(f"| {label} | {cell(target)} | {cell(value(crit, fmt))} | {status(crit)} |")
     lines += ["", "## Every criterion of the profile", "", "| Criterion | PRD | Target | Measured | Status |",
               "|---|---|---|---|---|"]
     for crit in verdict["criteria"]:
         req = "" if crit["required"] else " (informational)"
-        lines.append(f"| `{crit['id']}` | {crit['prd_ref']} | {crit['target_text']}{req} "
-                     f"| {value(crit)} | {status(crit)} |")
+        lines.append(f"| `{crit['id']}` | {cell(crit['prd_ref'])} | {cell(crit['target_text'])}{req} "
+                     f"| {cell(value(crit))} | {status(crit)} |")
+    if baseline:
+        lines += ["", f"## Compared with baseline run `{baseline['run_id']}`", ""] + comparison_lines(verdict)
+    lines += ["", "## Machine load during the timing measurements", ""] + contention_lines(verdict)
     unmet = [x for x in verdict["criteria"] if x["status"] in ("skipped", "not-run", "error")]
     lines += ["", "## Skipped, not run, or broken (each counts as not met)", ""]
     lines += [f"- `{x['id']}` ({x['status']}): {x['reason']}" for x in unmet] or ["- none: every criterion was measured"]
@@ -138,6 +150,41 @@ def write_completion_report(verdict: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def comparison_lines(verdict: dict[str, Any]) -> list[str]:
+    """Each criterion against the baseline run: its value then and now, the change, and the judgement."""
+    b = verdict["baseline"]
+    lines = [f"Baseline: `{b['path']}` ({b.get('verdict')}, ended {b.get('ended_at')}; model {b.get('model')} "
+             f"sha256 `{str(b.get('onnx_sha256'))[:16]}…`, profile {b.get('profile')}, {b.get('precision')}, "
+             f"{cell(b.get('device'))}).", "",
+             "| Criterion | Baseline | Today | Change | Change % | Allowance | Regression |", "|---|---|---|---|---|---|---|"]
+
+    def num(x: Any, fmt: str = "{:.6g}") -> str:
+        return "n/a" if x is None else fmt.format(x)
+
+    for row in verdict.get("comparison", []):
+        judged = {True: "❌ REGRESSED", False: "✅ within", None: "not judged"}[row["regressed"]]
+        lines.append(f"| `{row['criterion']}` | {num(row['baseline'])} | {num(row['current'])} | "
+                     f"{num(row['change_abs'], '{:+.6g}')} | {num(row['change_pct'], '{:+.1f}%')} | {cell(row['allowance'])} "
+                     f"| {judged}{' (' + cell(row['note']) + ')' if row['note'] else ''} |")
+    return lines
+
+
+def contention_lines(verdict: dict[str, Any]) -> list[str]:
+    """How busy the machine was while each timing figure was taken (acceptance/contention.py): a figure
+    taken while others used the cores is re-measured, and never judged if it stays contended."""
+    rows = [(c["id"], c["details"]["contention"]) for c in verdict["criteria"] if c.get("details", {}).get("contention")]
+    if not rows:
+        return ["- no timing criterion was measured in this run"]
+    lines = ["| Criterion | Others' CPU share | Steal | Load average (1 min) | Attempts | Judged |",
+             "|---|---|---|---|---|---|"]
+    for cid, f in rows:
+        load = "n/a" if f.get("load_avg_1m") is None else f"{f['load_avg_1m']:.2f} on {f['cores']} cores"
+        judged = "no: machine busy" if f["contended"] else "yes"
+        lines.append(f"| `{cid}` | {100 * f['others_share']:.1f}% | {100 * f['steal_share']:.1f}% | {load} "
+                     f"| {f['attempts']} | {judged} |")
+    return lines
 
 
 def _summary(verdict: dict[str, Any], c: dict[str, dict[str, Any]]) -> str:
@@ -164,7 +211,7 @@ def precision_table(runs: list[dict[str, Any]]) -> str:
         for run in runs:
             crit = _by_id(run).get(cid)
             cells.append("not in profile" if crit is None else
-                         f"{value(crit, '{:.6g}')} (target {crit['target_text']}) {status(crit)}")
+                         cell(f"{value(crit, '{:.6g}')} (target {crit['target_text']}) {status(crit)}"))
         lines.append(f"| `{cid}` | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -11,8 +11,9 @@ CORPORA = corpora_dir()
 
 
 def _tsv(name: str) -> list[dict[str, str]]:
+    # QUOTE_NONE: a " inside a text (code, quotations) is text, not CSV quoting.
     with open(CORPORA / name, encoding="utf-8", newline="") as fh:
-        return list(csv.DictReader(fh, delimiter="\t"))
+        return list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
 @cache
@@ -24,15 +25,35 @@ def sentences() -> tuple[str, ...]:
     return tuple(seen)
 
 
+#: Long texts: each joins this many corpus sentences, well past any manifest's max_length (512 tokens).
+LONG_TEXT_SENTENCES = 60
+
+
 @cache
-def parity_texts(count: int = 220, seed: int = 0) -> tuple[str, ...]:
-    """At least `count` texts: every sentence, then seeded paragraphs of 3-8 sentences for length."""
-    base = list(sentences())
+def parity_classes(count: int = 240, seed: int = 0) -> dict[str, tuple[str, ...]]:
+    """The parity corpus by what it covers (docs/corpus.md): the sentence corpus (the PRD's texts first),
+    the classes of coverage.tsv (languages, numbers, code, punctuation, emoji, very short texts), long
+    texts past max_length, and seeded paragraphs of 3-8 sentences up to `count` texts in all."""
     rng = random.Random(seed)
-    texts = dict.fromkeys(base)
-    while len(texts) < count:
-        texts[" ".join(rng.sample(base, rng.randint(3, 8)))] = None
-    return tuple(texts)
+    base = list(sentences())
+    classes: dict[str, dict[str, None]] = {"sentences": dict.fromkeys(base)}
+    for row in _tsv("coverage.tsv"):
+        classes.setdefault(row["class"], {})[row["text"]] = None
+    classes["long"] = dict.fromkeys(" ".join(rng.sample(base, LONG_TEXT_SENTENCES)) for _ in range(10))
+    seen = {t for texts in classes.values() for t in texts}
+    paragraphs: dict[str, None] = {}
+    while len(seen) + len(paragraphs) < count:
+        text = " ".join(rng.sample(base, rng.randint(3, 8)))
+        if text not in seen:
+            paragraphs[text] = None
+    classes["paragraphs"] = paragraphs
+    return {name: tuple(texts) for name, texts in classes.items()}
+
+
+@cache
+def parity_texts(count: int = 240, seed: int = 0) -> tuple[str, ...]:
+    """At least `count` texts of every class of parity_classes(), each once."""
+    return tuple(dict.fromkeys(t for texts in parity_classes(count, seed).values() for t in texts))
 
 
 @cache

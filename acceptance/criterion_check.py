@@ -4,11 +4,12 @@ asserts it against the profile's target. No threshold lives in test code."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
-from acceptance.allure_report import record
+from acceptance.allure_report import record, record_contention
+from acceptance.contention import MachineBusy, Quiet
 from acceptance.profile import Criterion, Profile
 
 
@@ -17,28 +18,44 @@ class CriterionCheck:
     criterion: Criterion
     item: pytest.Item
     profile_name: str
+    baseline_value: float | None = None  # --baseline: this criterion's value in the baseline run
 
     @property
     def target(self) -> float:
         return self.criterion.target
 
-    def check(self, measured: float, **details: Any) -> None:
-        """Record the measured value for the verdict, then assert it meets the target."""
+    def check(self, measured: float, hint: str = "", **details: Any) -> None:
+        """Record the measured value for the verdict, then assert it meets the target. `hint` says where
+        to look when it misses (e.g. the first stage that diverges)."""
         self.item.user_properties.append(("criterion_measured", {"value": float(measured), "details": details}))
-        record(self.criterion, float(measured), details)
+        record(self.criterion, float(measured), details, baseline=self.baseline_value)
         assert self.criterion.passes(measured), (
             f"{self.criterion.id}: measured {measured:.6g} {self.criterion.unit} misses the target "
-            f"{self.criterion.target_text} (profile {self.profile_name})"
+            f"{self.criterion.target_text} (profile {self.profile_name})" + (f"; {hint}" if hint else "")
         )
+
+    def check_timing(self, quiet: Quiet, measured: float, **details: Any) -> None:
+        """A timing figure: judged only when the machine was quiet while it was measured; a figure that
+        stayed contended makes the criterion an error (MachineBusy), with the contention in the report."""
+        details = details | {"contention": quiet.figures()}
+        record_contention(quiet.figures())
+        if quiet.contended:
+            self.machine_busy(quiet.busy_reason(), contended_value=float(measured), **details)
+        self.check(measured, **details)
+
+    def machine_busy(self, reason: str, **details: Any) -> NoReturn:
+        self.item.user_properties.append(("criterion_measured", {"value": None, "details": details}))
+        raise MachineBusy(reason)
 
 
 @pytest.fixture
-def criterion(request: pytest.FixtureRequest, profile: Profile) -> CriterionCheck:
+def criterion(request: pytest.FixtureRequest, profile: Profile, signoff_run) -> CriterionCheck:
     marker = request.node.get_closest_marker("criterion")
     crit = profile.get(marker.args[0])
     if crit is None:
         pytest.skip(f"criterion {marker.args[0]} is not part of profile {profile.name}")
-    return CriterionCheck(crit, request.node, profile.name)
+    before = signoff_run.baseline.values().get(crit.id, {}).get("measured") if signoff_run.baseline else None
+    return CriterionCheck(crit, request.node, profile.name, before)
 
 
 def target(profile: Profile, criterion_id: str) -> float:

@@ -82,6 +82,26 @@ def parity_histogram(signoff: dict[str, Any], out: Path) -> Path | None:
     return _save(fig, out / "parity_cosine_hist.png")
 
 
+def baseline_comparison(signoff: dict[str, Any], out: Path) -> Path | None:
+    """How much worse (or better) than the baseline run each judged criterion is, as a share of its
+    allowance: a bar past 1 is a regression."""
+    regressions = {c["id"].removeprefix("regression."): c for c in _criteria(signoff, "regression.")}
+    rows = [(cid, c["measured"] / c["target"] if c["target"] else float(c["measured"] > 0), c["status"])
+            for cid, c in regressions.items() if c["measured"] is not None]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.6))
+    ax.barh([r[0] for r in rows], [r[1] for r in rows],
+            color=["tab:red" if r[2] == "fail" else "tab:green" for r in rows])
+    ax.axvline(1.0, color="red", linestyle="--", label="allowance")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    baseline = signoff.get("baseline") or {}
+    ax.set(xlabel="worse than the baseline, as a share of the allowance (< 0: better)",
+           title=f"Against baseline run {baseline.get('run_id', '?')}, {signoff['model']['id']}")
+    ax.legend()
+    return _save(fig, out / "baseline_comparison.png")
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -91,5 +111,6 @@ def _save(fig, path: Path) -> Path:
 
 
 def draw_all(signoff: dict[str, Any], out: Path) -> list[Path]:
-    made = (f(signoff, out) for f in (latency_vs_batch, latency_vs_length, throughput, parity_histogram))
+    made = (f(signoff, out) for f in (latency_vs_batch, latency_vs_length, throughput, parity_histogram,
+                                             baseline_comparison))
     return [p for p in made if p is not None]

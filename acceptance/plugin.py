@@ -10,19 +10,24 @@ Nothing here acts on a run that does not collect acceptance/ (the project's own 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
 from acceptance.allure_report import add_labels
+from acceptance.contention import MachineBusy
+from acceptance.baseline import Baseline, BaselineError, differences, load_baseline
 from acceptance.criteria_index import measured_criteria
+from acceptance.environment import describe_environment
 from acceptance.faults import FaultError, parse_fault
 from acceptance.profile import ProfileError, load_profile
 from acceptance.recorder import SignoffRecorder
 from acceptance.run_record import archive_previous, start_run
 from acceptance.signoff_run import SIGNOFF_RUN, SignoffRun
+from runtime.artifact import verified_sha256
 from runtime.errors import EmbeddingError
-from runtime.manifest import load_manifest
+from runtime.manifest import cache_root, load_manifest
 
 pytest_plugins = ["acceptance.deployment", "acceptance.criterion_check"]
 
@@ -42,6 +47,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run against a deliberately broken deployment (acceptance/faults.py): proves criteria can fail")
     group.addoption("--trt-fp16", action="store_true", help="ask TensorRT for fp16 (check the engine's real precision)")
     group.addoption("--intra-op-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
+    group.addoption("--baseline", default=None, metavar="SIGNOFF_JSON",
+                    help="compare with an earlier run's signoff.json: regression.* criteria fail on regressions "
+                         "beyond the profile's [regression] allowances")
+    group.addoption("--baseline-any", action="store_true",
+                    help="compare even with a baseline of another model file, profile, precision or device")
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -60,10 +70,19 @@ def pytest_configure(config: pytest.Config) -> None:
     reports = Path(config.getoption("--reports-dir"))
     controller = not _is_worker(config) and not config.option.collectonly
     record = None
+    baseline = None
     if controller:
+        try:  # read before the archiving below moves it, so --baseline reports/signoff.json works
+            baseline = load_baseline(config.getoption("--baseline")) if config.getoption("--baseline") else None
+        except BaselineError as exc:
+            baseline_error: BaselineError | None = exc
+        else:
+            baseline_error = None
         # First of all, before anything can fail: the previous verdict leaves, so a run that stops
         # at start-up never leaves an older report looking current.
-        archive_previous(reports)
+        archived = archive_previous(reports)
+        if baseline is not None and archived is not None and Path(baseline.path) == (reports / "signoff.json").resolve():
+            baseline.path = str((archived / "signoff.json").resolve())  # where the baseline now lives
         record = start_run(list(config.invocation_params.args), config.args, config.option.markexpr,
                            config.option.keyword, config.getoption("--inject-fault"))
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
@@ -73,21 +92,49 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         if config.getoption("--inject-fault"):
             parse_fault(config.getoption("--inject-fault"))
-        precision = load_manifest(config.getoption("--model")).precision
-        profile = load_profile(config.getoption("--accept-profile")).for_precision(precision)
+        manifest = load_manifest(config.getoption("--model"))
+        profile = load_profile(config.getoption("--accept-profile")).for_precision(manifest.precision)
         unmeasured = sorted(set(profile.criteria) - measured_criteria())
         if unmeasured:
             raise ProfileError(
                 f"profile {profile.path}: no acceptance test measures {', '.join(unmeasured)}; "
                 "fix the id (each test names its criterion with @pytest.mark.criterion) or drop it"
             )
-    except (ProfileError, EmbeddingError, FaultError) as exc:
+        if controller and baseline_error is not None:
+            raise baseline_error
+        if baseline is not None:
+            _check_baseline(config, baseline, profile, manifest)
+        elif _is_worker(config) and "signoff_baseline" in config.workerinput:
+            baseline = Baseline(**config.workerinput["signoff_baseline"])
+    except (ProfileError, EmbeddingError, FaultError, BaselineError) as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = config.stash[SIGNOFF_RUN] = SignoffRun(profile=profile, reports_dir=reports, record=record)
+    state = config.stash[SIGNOFF_RUN] = SignoffRun(profile=profile, reports_dir=reports, record=record,
+                                                   baseline=baseline)
     if record is not None:
         config.pluginmanager.register(SignoffRecorder(config, state), "signoff-recorder")
         for stale in state.run_dir.glob("*.json"):
             stale.unlink()
+
+
+def _check_baseline(config: pytest.Config, baseline: Baseline, profile, manifest) -> None:
+    """Refuse a baseline of another deployment or machine, unless --baseline-any says it is meant."""
+    sha = verified_sha256(manifest.onnx_path, cache_root() / "verified")[0] if manifest.onnx_path.is_file() else None
+    environment = describe_environment() | {"provider_requested": config.getoption("--provider")}
+    found = differences(baseline, profile=profile.name, precision=manifest.precision, onnx_sha256=sha,
+                        environment=environment)
+    if found and not config.getoption("--baseline-any"):
+        raise BaselineError(
+            f"--baseline {baseline.path} is not comparable with this run: " + "; ".join(found)
+            + ". Compare like with like, or pass --baseline-any if you mean it (e.g. fp16 against fp32)")
+    baseline.accepted_differences = found
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist: workers get the baseline the controller read (it may have moved to reports/history/)."""
+    state = node.config.stash.get(SIGNOFF_RUN, None)
+    if state is not None and state.baseline is not None:
+        node.workerinput["signoff_baseline"] = asdict(state.baseline)
 
 
 # ---------------------------------------------------------------- collection and reports
@@ -114,5 +161,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if SIGNOFF_RUN not in item.config.stash:
         return report
     if call.excinfo is not None and not call.excinfo.errisinstance((AssertionError, pytest.skip.Exception)):
-        report.user_properties.append(("criterion_error", f"{call.excinfo.typename}: {call.excinfo.value}"))
+        # A busy machine is a reason of its own, not a defect: its message is the whole reason.
+        error = str(call.excinfo.value) if call.excinfo.errisinstance(MachineBusy) else \
+            f"{call.excinfo.typename}: {call.excinfo.value}"
+        report.user_properties.append(("criterion_error", error))
     return report

@@ -50,12 +50,31 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class Allowance:
+    """How much worse than a baseline run a criterion may get before it is a regression (acceptance/baseline.py):
+    a share of the baseline's value (max_pct) or an absolute amount (max_abs), in the criterion's bad direction."""
+
+    key: str  # the criterion id or the family (the id's first part) it was given for
+    max_pct: float | None = None
+    max_abs: float | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.max_pct:g}% worse" if self.max_pct is not None else f"{self.max_abs:g} worse"
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
     criteria: dict[str, Criterion]
     measurement: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    regression: dict[str, Allowance] = field(default_factory=dict)  # criterion id or family -> allowance
+
+    def allowance(self, criterion_id: str) -> Allowance | None:
+        """The allowance for a criterion: its own, else its family's (latency, throughput, parity, ...)."""
+        return self.regression.get(criterion_id) or self.regression.get(criterion_id.split(".", 1)[0])
 
     def for_precision(self, precision: str) -> "Profile":
         """The profile as it applies to a deployment of this precision (fp32 uses the plain targets)."""
@@ -87,7 +106,10 @@ AGGREGATES = ("count_passed",)
 MEASUREMENT_KEYS = {
     "latency_text_tokens": int, "warmup_queries": int, "min_samples": dict, "min_duration_s": float,
     "grid_batch_sizes": list, "grid_text_tokens": list, "grid_cell_max_s": float, "grid_warmup_queries": int,
-    "throughput_duration_s": float, "same_result_min_cosine": float,
+    "throughput_duration_s": float, "same_result_min_cosine": float, "parity_batch_sizes": list,
+    # Contention (acceptance/contention.py): the share of this process's cores others may take during a
+    # timing measurement before it is re-measured, how often, after what pause; then it is an error.
+    "busy_max_others_share": float, "busy_retries": int, "busy_pause_s": float, "busy_max_gpu_others_util_pct": float,
 }
 
 
@@ -132,15 +154,17 @@ def load_profile(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Pro
         cycle = " -> ".join(p.stem for p in (*_chain, path))
         raise ProfileError(f"{path}: 'extends' forms a cycle ({cycle}); one profile must stand alone")
     data = read_toml(path, ProfileError)
-    check_keys(data, ("profile", "criteria", "measurement"), str(path), ProfileError)
+    check_keys(data, ("profile", "criteria", "measurement", "regression"), str(path), ProfileError)
     head = _checked(data.get("profile", {}), _PROFILE_KEYS, f"{path} [profile]")
     criteria: dict[str, Criterion] = {}
     measurement: dict[str, Any] = {}
+    regression: dict[str, Allowance] = {}
     if "extends" in head:
         parent = head["extends"]  # a built-in name, or a .toml path relative to this file
         base = load_profile(path.parent / parent if parent.endswith(".toml") else parent, (*_chain, path))
         criteria.update(base.criteria)
         measurement.update(base.measurement)
+        regression.update(base.regression)
     tables = data.get("criteria", [])
     check_type(tables, list, f"{path}: criteria", ProfileError)
     for table in tables:
@@ -153,7 +177,26 @@ def load_profile(name_or_path: str | Path, _chain: tuple[Path, ...] = ()) -> Pro
                                + (f"; did you mean {close[0]!r}?" if close else ""))
         criteria.pop(dropped)
     measurement.update(_checked(data.get("measurement", {}), MEASUREMENT_KEYS, f"{path} [measurement]"))
+    regression.update(_allowances(data.get("regression", {}), criteria, path))
     return Profile(
         name=head.get("name", path.stem), description=head.get("description", ""),
-        criteria=criteria, measurement=measurement, path=path,
+        criteria=criteria, measurement=measurement, path=path, regression=regression,
     )
+
+
+def _allowances(table: Any, criteria: dict[str, Criterion], path: Path) -> dict[str, Allowance]:
+    """[regression] KEY = { max_pct = N } or { max_abs = N }, KEY a criterion id or a family of them."""
+    check_type(table, dict, f"{path} [regression]", ProfileError)
+    families = {cid.split(".", 1)[0] for cid in criteria}
+    out = {}
+    for key, value in table.items():
+        where = f"{path} [regression] {key!r}"
+        if key not in criteria and key not in families:
+            close = difflib.get_close_matches(key, sorted(set(criteria) | families), n=1)
+            raise ProfileError(f"{where}: names no criterion or family of this profile"
+                               + (f"; did you mean {close[0]!r}?" if close else ""))
+        _checked(value, {"max_pct": float, "max_abs": float}, where)
+        if len(value) != 1 or next(iter(value.values())) < 0:
+            raise ProfileError(f"{where} needs exactly one of max_pct or max_abs, not negative")
+        out[key] = Allowance(key=key, **{k: float(v) for k, v in value.items()})
+    return out

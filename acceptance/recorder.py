@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 
 from acceptance.allure_report import write_run_files
+from acceptance.baseline import compare, differences
 from acceptance.completion_report import write_completion_report
 from acceptance.environment import describe_environment
 from acceptance.plots import draw_all
@@ -122,7 +123,22 @@ def _build(config: pytest.Config, state: SignoffRun, outcomes: list[Outcome]) ->
         "padding_side": manifest.padding_side, "max_length": manifest.max_length, "precision": manifest.precision,
         "manifest": str(manifest.path), **_tested_files(state.run_dir),
     }
-    verdict = build_verdict(state.profile, outcomes, model, environment, run=state.record.as_dict())
+    baseline, compare_fn = state.baseline, None
+    if baseline is not None:
+        late = differences(baseline, profile=state.profile.name, precision=manifest.precision,
+                           onnx_sha256=model.get("onnx_sha256"), environment=environment)
+        unaccepted = [d for d in late if d not in baseline.accepted_differences]
+        if unaccepted and config.getoption("--baseline-any"):
+            baseline.accepted_differences += unaccepted
+            unaccepted = []
+
+        def compare_fn(results):
+            rows, regressions = compare(baseline, state.profile, results)
+            for reg in regressions if unaccepted else []:  # found only once the model file was loaded
+                reg.status, reg.reason = "error", f"the baseline is not comparable: {'; '.join(unaccepted)}"
+            return rows, regressions
+    verdict = build_verdict(state.profile, outcomes, model, environment, run=state.record.as_dict(),
+                            baseline=baseline.header() if baseline else None, compare_with_baseline=compare_fn)
     grid = state.run_dir / "latency-grid.json"
     if grid.is_file():
         verdict.measurements["latency_cells"] = json.loads(grid.read_text())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from acceptance.baseline import Baseline
 from acceptance.profile import Profile
 from acceptance.run_record import RunRecord
 
@@ -17,6 +18,7 @@ class SignoffRun:
     profile: Profile  # as it applies to the deployment's precision
     reports_dir: Path  # signoff.json, signoff.md, plots/, latency_raw.csv, allure-results/
     record: RunRecord | None  # None in xdist workers and --collect-only: the controller keeps it
+    baseline: Baseline | None = None  # --baseline: the earlier run this one is compared with
 
     @property
     def run_dir(self) -> Path:

@@ -11,40 +11,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from runtime.embedder import has_visible_character
+from acceptance.edge_texts import Worst, cos, text
+from acceptance.metrics import cosines
+from acceptance.workload import TextFactory
+from runtime.tensorrt import shape_profile
 from runtime.errors import EmptyTextError
 
 pytestmark = pytest.mark.edge
-
-SPECIAL = [
-    "🙂🎉🚀 emoji only", "👩‍👩‍👧‍👦 family ZWJ", "机器学习是人工智能的一个分支", "猫はマットの上に座っています",
-    "مرحبا بالعالم", "שלום עולם", "e\u0301\u0301\u0301 combining marks", "zero\u200bwidth\u200djoiner\ufeff",
-    "control \x01\x02\x1b[31m chars", "nul \x00 byte", "\ud7ff\ue000 private use", "A", "??!!..,,",
-    "   leading and trailing whitespace   ", "\n\nnewlines\n\n", "tab\tseparated\tvalues",
-]
-text = st.one_of(
-    st.sampled_from(SPECIAL),
-    st.text(st.characters(codec="utf-8"), min_size=1, max_size=300),
-    st.builds(lambda w, n: (w + " ") * n, st.sampled_from(["the", "a", "🙂", "数据", "token"]), st.integers(50, 800)),
-    st.text(st.characters(codec="utf-8"), min_size=1000, max_size=3000),
-).filter(has_visible_character)  # what the runtime rejects is edge.blank_rejected's
-
-
-def cos(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-class Worst:
-    """The worst value seen across Hypothesis examples, checked per example too."""
-
-    def __init__(self, criterion):
-        self.criterion, self.value = criterion, None
-
-    def see(self, value: float) -> None:
-        crit = self.criterion.criterion
-        if self.value is None or crit.badness(value) > crit.badness(self.value):
-            self.value = value
-        assert self.criterion.criterion.passes(value), f"{value:.6g} misses {self.criterion.criterion.target_text}"
 
 
 @pytest.mark.criterion("edge.finite_unit_norm")
@@ -139,3 +112,52 @@ def test_blank_input_rejected(embedder, criterion):
 
     prop()
     criterion.check(float(np.mean(seen)), examples=len(seen))
+
+
+# ---------------------------------------------------------------- every shape the deployment serves
+
+def served_shapes(profile, manifest, embedder) -> tuple[list[int], list[int]]:
+    """Batch sizes and text lengths the deployment serves: the profile's grid and, on TensorRT, the
+    optimization profile's min/opt/max shapes (runtime.tensorrt.shape_profile), each one an engine path."""
+    batches = set(profile.setting("grid_batch_sizes"))
+    lengths = {min(t, manifest.max_length) for t in profile.setting("grid_text_tokens")}
+    if embedder.report.primary == "TensorrtExecutionProvider":
+        trt = shape_profile(manifest, embedder.input_names)
+        for shapes in (trt.min, trt.opt, trt.max):
+            batch, seq = shapes.split(",")[0].split(":")[1].split("x")
+            batches.add(int(batch))
+            lengths.add(int(seq))
+    return sorted(batches), sorted(lengths)
+
+
+@pytest.mark.criterion("edge.shape_invariance")
+def test_every_grid_shape_matches_the_texts_alone(embedder, manifest, profile, criterion):
+    """For every (batch size, text length) served, each text of a batch gets the vector it gets alone."""
+    batches, lengths = served_shapes(profile, manifest, embedder)
+    factory = TextFactory(embedder, seed=7)
+    cells = {}
+    for tokens in lengths:
+        texts = factory.batch(max(batches), tokens)
+        alone = np.concatenate([embedder.encode([t]) for t in texts])
+        for size in batches:
+            together = embedder.encode(texts[:size], batch_size=size)
+            cells[f"{size}x{tokens}"] = float(np.nan_to_num(cosines(alone[:size], together), nan=-1.0).min())
+    bad = sorted((k for k, v in cells.items() if not criterion.criterion.passes(v)), key=cells.get)
+    criterion.check(min(cells.values()), hint=f"wrong at batch x tokens {bad[:5]}" if bad else "",
+                    cells=cells, batch_sizes=batches, text_tokens=lengths)
+
+
+@pytest.mark.criterion("edge.shape_invariance")
+def test_mixed_batches_up_to_the_largest_match_the_texts_alone(embedder, profile, criterion):
+    """Hypothesis: batches of 1 to the profile's largest batch size, of mixed lengths."""
+    worst = Worst(criterion)
+    largest = max(profile.setting("grid_batch_sizes"))
+
+    @given(st.lists(text, min_size=1, max_size=largest))
+    def prop(texts):
+        together = embedder.encode(texts, batch_size=len(texts))
+        alone = np.concatenate([embedder.encode([t]) for t in texts])
+        worst.see(float(cosines(alone, together).min()))
+
+    prop()
+    criterion.check(worst.value, largest_batch=largest)

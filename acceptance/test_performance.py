@@ -18,6 +18,7 @@ import pytest
 
 from acceptance import plots
 from acceptance.allure_report import attach_file
+from acceptance.contention import BusyLimits, Quiet, measure_when_quiet
 from acceptance.workload import LatencyCell, measure_latency, measure_throughput
 
 CRITERION_BATCHES = (1, 8, 32)
@@ -36,38 +37,45 @@ def _alone_on_the_machine(pytestconfig):
 
 
 @pytest.fixture(scope="module")
-def latency_grid(embedder, profile, reports_dir, run_dir) -> dict[tuple[int, int], LatencyCell]:
+def latency_grid(embedder, profile, reports_dir, run_dir) -> dict[tuple[int, int], Quiet]:
+    """Every cell measured when the machine is quiet (re-measured while others use the cores): the
+    value of each Quiet is its LatencyCell, with the contention figures inside."""
     min_samples = profile.setting("min_samples")
     query_tokens = profile.setting("latency_text_tokens")
-    cells: dict[tuple[int, int], LatencyCell] = {}
+    limits = BusyLimits.from_profile(profile)
+    cells: dict[tuple[int, int], Quiet] = {}
     raw_rows = []
     for batch_size in profile.setting("grid_batch_sizes"):
         for tokens in sorted(set(profile.setting("grid_text_tokens")) | {query_tokens}):
             effective = min(tokens, embedder.manifest.max_length)
             if (batch_size, effective) in cells:  # past max_length the model sees the same input
-                cells[(batch_size, tokens)] = replace(cells[(batch_size, effective)], text_tokens=tokens)
+                same = cells[(batch_size, effective)]
+                cells[(batch_size, tokens)] = replace(same, value=replace(same.value, text_tokens=tokens))
                 continue
             criterion_cell = batch_size in CRITERION_BATCHES and tokens == query_tokens
             with allure.step(f"measure batch {batch_size} x {tokens} tokens (warm-up excluded)"):
-                cell, samples = measure_latency(
+                quiet = measure_when_quiet(lambda: measure_latency(
                     embedder, batch_size=batch_size, text_tokens=tokens, min_samples=min_samples,
                     warmup=profile.setting("warmup_queries" if criterion_cell else "grid_warmup_queries"),
                     min_duration_s=profile.setting("min_duration_s"),
                     max_duration_s=None if criterion_cell else profile.setting("grid_cell_max_s"),
                     seed=batch_size * 1000 + tokens,
-                )
-            cells[(batch_size, tokens)] = cell
+                ), limits)
+            cell, samples = quiet.value
+            quiet.value = replace(cell, contention=quiet.figures())
+            cells[(batch_size, tokens)] = quiet
             raw_rows += [(batch_size, tokens, i, f"{ms:.4f}") for i, ms in enumerate(samples)]
     reports = reports_dir
     with open(reports / "latency_raw.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["batch_size", "text_tokens", "sample", "latency_ms"])
         writer.writerows(raw_rows)
-    (run_dir / "latency-grid.json").write_text(json.dumps([c.as_dict() for c in cells.values()]))
+    grid = [q.value.as_dict() for q in cells.values()]
+    (run_dir / "latency-grid.json").write_text(json.dumps(grid))
     targets = [{"id": c.id, "target": c.target, "comparator": c.comparator, "details": {"text_tokens": query_tokens}}
                for c in profile.criteria.values() if c.id.startswith("latency.p95_ms.")]
     view = {"model": {"id": embedder.manifest.id}, "criteria": targets,
-            "measurements": {"latency_cells": [c.as_dict() for c in cells.values()]}}
+            "measurements": {"latency_cells": grid}}
     for draw in (plots.latency_vs_batch, plots.latency_vs_length):
         draw(view, reports / "plots")
     return cells
@@ -80,14 +88,15 @@ def latency_grid(embedder, profile, reports_dir, run_dir) -> dict[tuple[int, int
      for b in CRITERION_BATCHES],
 )
 def test_latency_p95(latency_grid, profile, criterion, batch_size, reports_dir):
-    cell = latency_grid[(batch_size, profile.setting("latency_text_tokens"))]
+    quiet = latency_grid[(batch_size, profile.setting("latency_text_tokens"))]
+    cell = quiet.value
     min_p95 = profile.setting("min_samples")["p95"]
     reports = reports_dir
     for path in (reports / "latency_raw.csv", reports / "plots" / "latency_vs_batch.png",
                  reports / "plots" / "latency_vs_length.png"):
         attach_file(path)
     assert cell.valid_p95, f"INVALID: {cell.samples} samples; a P95 needs at least {min_p95}"
-    criterion.check(cell.p95_ms, **cell.as_dict())
+    criterion.check_timing(quiet, cell.p95_ms, **cell.as_dict())
 
 
 @pytest.mark.throughput
@@ -96,8 +105,8 @@ def test_latency_p95(latency_grid, profile, criterion, batch_size, reports_dir):
     [pytest.param(t, marks=pytest.mark.criterion(f"throughput.qps.threads_{t}"), id=f"threads_{t}") for t in (1, 4)],
 )
 def test_throughput(embedder, profile, criterion, threads):
-    qps = measure_throughput(
+    quiet = measure_when_quiet(lambda: measure_throughput(
         embedder, threads=threads, duration_s=profile.setting("throughput_duration_s"),
         text_tokens=profile.setting("latency_text_tokens"),
-    )
-    criterion.check(qps, threads=threads, duration_s=profile.setting("throughput_duration_s"))
+    ), BusyLimits.from_profile(profile))
+    criterion.check_timing(quiet, quiet.value, threads=threads, duration_s=profile.setting("throughput_duration_s"))

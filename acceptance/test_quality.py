@@ -6,36 +6,60 @@ import numpy as np
 import pytest
 
 from acceptance import plots
-from acceptance.allure_report import attach_file
-from acceptance.corpora import labelled_set, parity_texts, retrieval_corpus, triplets
+from acceptance.allure_report import attach_file, attach_json
+from acceptance.corpora import labelled_set, parity_classes, parity_texts, retrieval_corpus, triplets
+from acceptance.stages import compare_hidden_states, compare_tokenizers, first_divergence
+from acceptance.stages import sample as stage_sample
 from acceptance.metrics import (
     AGREEMENT_DEFINITION, LABELLED_DEFINITION, agreement_at_k, cosines, error_stats, ndcg_at_k, recall_at_k, top_k,
 )
 
 
+KINDS = ("document", "query")
+
+
 @pytest.fixture(scope="module")
-def parity(embedder, reference):
+def parity(embedder, reference, profile):
+    """The parity corpus embedded by the deployment at every batch size the profile serves
+    (parity_batch_sizes: a kernel or engine profile wrong at one batch shape shows here), and by the
+    PyTorch baseline (cached)."""
     texts = list(parity_texts())
-    return {
-        kind: (embedder.encode(texts, kind=kind), reference.encode_cached(texts, kind=kind))
-        for kind in ("document", "query")
-    }
+    baseline = {kind: reference.encode_cached(texts, kind=kind) for kind in KINDS}
+    deployed = {(kind, size): embedder.encode(texts, kind=kind, batch_size=size)
+                for size in profile.setting("parity_batch_sizes") for kind in KINDS}
+    return texts, deployed, baseline
 
 
 @pytest.mark.parity
 @pytest.mark.criterion("parity.min_cosine")
-def test_parity_min_cosine(parity, criterion, reports_dir):
-    deployed = np.concatenate([ours for ours, _ in parity.values()])
-    baseline = np.concatenate([base for _, base in parity.values()])
-    cos = cosines(deployed, baseline)
+def test_parity_min_cosine(parity, embedder, reference, criterion, reports_dir):
+    texts, deployed, baseline = parity
+    by_size = {}
+    for (kind, size), ours in deployed.items():
+        by_size.setdefault(size, []).append(cosines(ours, baseline[kind]))
+    worst_size = min(by_size, key=lambda s: float(np.nan_to_num(np.concatenate(by_size[s]), nan=-1.0).min()))
+    cos = np.concatenate(by_size[worst_size])
+    stack = np.concatenate([deployed[(kind, worst_size)] for kind in KINDS])
+    base = np.concatenate([baseline[kind] for kind in KINDS])
+    measured = float(np.nan_to_num(cos, nan=-1.0).min())
+    # Where it diverges, stage by stage: tokens, the graph's token states, the pooled vectors.
+    tokens = compare_tokenizers(embedder, reference, texts, "document").add(
+        compare_tokenizers(embedder, reference, texts, "query"))
+    hidden = compare_hidden_states(embedder, reference, stage_sample(parity_classes()), "document")
+    stages = {"tokenizer": tokens.as_dict(), "hidden_states": hidden.as_dict(),
+              "pooled": {"min_cosine": measured, "batch_size": worst_size}}
+    diverges = first_divergence(tokens, hidden, measured, criterion.target)
+    stages["first_divergence"] = diverges
     view = {"model": {"id": criterion.item.config.getoption("--model")}, "criteria": [
         {"id": "parity.min_cosine", "target": criterion.target, "comparator": criterion.criterion.comparator,
          "details": {"cosines": cos.tolist()}}]}
     attach_file(plots.parity_histogram(view, reports_dir / "plots"))
+    attach_json("parity-stages.json", stages)
     criterion.check(
-        float(np.nan_to_num(cos, nan=-1.0).min()), mean=float(np.nanmean(cos)), p1=float(np.nanpercentile(cos, 1)),
-        texts=len(cos), kinds=list(parity), error_stats=error_stats(deployed, baseline),
-        cosines=[round(float(c), 7) for c in cos],
+        measured, hint=f"first divergence: {diverges}" if diverges else "", mean=float(np.nanmean(cos)),
+        p1=float(np.nanpercentile(cos, 1)), texts=len(cos), kinds=list(KINDS), worst_batch_size=worst_size,
+        min_cosine_by_batch_size={s: float(np.nan_to_num(np.concatenate(c), nan=-1.0).min()) for s, c in by_size.items()},
+        error_stats=error_stats(stack, base), stages=stages, cosines=[round(float(c), 7) for c in cos],
     )
 
 
@@ -43,7 +67,7 @@ def test_parity_min_cosine(parity, criterion, reports_dir):
 @pytest.mark.criterion("norm.max_deviation")
 def test_norm_max_deviation(parity, embedder, criterion):
     extremes = ["x " * 2000, "Hi.", "🙂", "\x00 null byte", "ا" * 50]
-    vectors = np.concatenate([ours for ours, _ in parity.values()] + [embedder.encode(extremes)])
+    vectors = np.concatenate(list(parity[1].values()) + [embedder.encode(extremes)])
     deviation = np.abs(np.linalg.norm(vectors.astype(np.float64), axis=1) - 1)
     criterion.check(float(np.nan_to_num(deviation, nan=np.inf).max()), embeddings=len(vectors))
 

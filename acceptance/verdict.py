@@ -8,6 +8,7 @@ not met for a required criterion.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ def evaluate(criterion: Criterion, outcomes: list[Outcome]) -> CriterionResult:
         result.measured, result.details = worst.measured, worst.details
     if by["error"]:
         result.status, result.reason = "error", by["error"][0].reason
+        if result.measured is None:  # e.g. a busy machine: what it saw is in the details
+            result.details = by["error"][0].details
     elif by["failed"]:
         result.status, result.reason = "fail", by["failed"][0].reason
     elif by["skipped"]:
@@ -87,6 +90,8 @@ class Verdict:
     criteria: list[CriterionResult]
     measurements: dict[str, Any] = field(default_factory=dict)  # run-level figures beyond the criteria
     run: dict[str, Any] = field(default_factory=dict)  # which run: id, times, command, selection, how it ended
+    baseline: dict[str, Any] | None = None  # the run compared with (--baseline), and what differs from it
+    comparison: list[dict[str, Any]] = field(default_factory=list)  # per criterion: baseline, today, change
 
     @property
     def signed_off(self) -> bool:
@@ -100,12 +105,17 @@ class Verdict:
         path.write_text(json.dumps(self.as_dict(), indent=2, default=str), encoding="utf-8")
 
 
+#: Compares this run's results with a baseline run: (comparison rows, regression.* criteria).
+Comparator = Callable[[list[CriterionResult]], tuple[list[Any], list[CriterionResult]]]
+
+
 def build_verdict(
     profile: Profile, outcomes: list[Outcome], model: dict[str, Any], environment: dict[str, Any],
-    run: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None, *, baseline: dict[str, Any] | None = None,
+    compare_with_baseline: Comparator | None = None,
 ) -> Verdict:
     """A run that did not complete (interrupted, stopped early, internal error) never signs off, and
-    the criteria it did not reach say why."""
+    the criteria it did not reach say why. With a baseline, its regression.* criteria count like any other."""
     run = run or {}
     results = [evaluate(c, [o for o in outcomes if o.criterion == c.id]) for c in profile.criteria.values()]
     ended = run.get("ended", "completed")
@@ -113,9 +123,14 @@ def build_verdict(
         for r in results:
             if r.status == "not-run":
                 r.reason = f"the run was {ended} before this criterion was measured"
+    rows: list[Any] = []
+    if compare_with_baseline is not None:
+        rows, regressions = compare_with_baseline(results)
+        results += regressions
     ok = ended == "completed" and all(r.status == "pass" for r in results if r.required) \
         and any(r.required for r in results)
-    return Verdict(SIGNED_OFF if ok else NOT_SIGNED_OFF, profile.name, model, environment, results, run=run)
+    return Verdict(SIGNED_OFF if ok else NOT_SIGNED_OFF, profile.name, model, environment, results, run=run,
+                   baseline=baseline, comparison=[asdict(r) for r in rows])
 
 
 def print_verdict(verdict: Verdict, console=None) -> None:
@@ -132,6 +147,9 @@ def print_verdict(verdict: Verdict, console=None) -> None:
         target = r.target_text + ("" if r.required else " (info)")
         table.add_row(r.id, target, measured, f"[{colours[r.status]}]{r.status}[/]", r.reason[:160])
     console.print(table)
+    if verdict.baseline and verdict.baseline.get("accepted_differences"):
+        console.print(f"[yellow]Compared with a baseline that differs (--baseline-any): "
+                      f"{'; '.join(verdict.baseline['accepted_differences'])}[/]")
     colour = "green" if verdict.signed_off else "red"
     ended = verdict.run.get("ended", "completed")
     suffix = "" if ended == "completed" else f" (the run was {ended.upper()})"

@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from acceptance.metrics import cosines
 from runtime.embedder import Embedder
 from runtime.paths import corpora_dir
 
@@ -69,6 +70,10 @@ class LatencyCell:
     mean_pool_ms: float
     valid_p95: bool
     valid_p99: bool
+    # Shape correctness: min cosine of each text of one measured batch against the same text embedded
+    # alone (a kernel or engine profile wrong at this batch shape shows here, not only as a time).
+    shape_min_cosine: float | None = None
+    contention: dict = field(default_factory=dict)  # acceptance/contention.py figures for this cell
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +93,7 @@ def measure_latency(
     for _ in range(warmup):
         embedder.embed(factory.batch(batch_size, text_tokens), batch_size=batch_size)
     latencies, phases = [], []
+    first: tuple[list[str], np.ndarray] | None = None
     start = time.perf_counter()
     while True:
         elapsed = time.perf_counter() - start
@@ -98,20 +104,31 @@ def measure_latency(
             break
         texts = factory.batch(batch_size, text_tokens)  # made outside the timed region
         t0 = time.perf_counter()
-        usage = embedder.embed(texts, batch_size=batch_size).usage
+        result = embedder.embed(texts, batch_size=batch_size)
         latencies.append((time.perf_counter() - t0) * 1e3)
+        usage = result.usage
         phases.append((usage.tokenize_ms, usage.inference_ms, usage.pool_ms))
+        if first is None:
+            first = (texts, result.vectors)
+    duration_s = time.perf_counter() - start
     arr, ph = np.asarray(latencies), np.asarray(phases)
     cell = LatencyCell(
         batch_size=batch_size, text_tokens=text_tokens,
         effective_tokens=min(text_tokens, embedder.manifest.max_length), samples=len(arr),
-        duration_s=time.perf_counter() - start,
+        duration_s=duration_s,
         p50_ms=percentile(arr, 50), p95_ms=percentile(arr, 95), p99_ms=percentile(arr, 99), max_ms=float(arr.max()),
         mean_tokenize_ms=float(ph[:, 0].mean()), mean_inference_ms=float(ph[:, 1].mean()),
         mean_pool_ms=float(ph[:, 2].mean()),
         valid_p95=len(arr) >= min_samples["p95"], valid_p99=len(arr) >= min_samples["p99"],
+        shape_min_cosine=alone_vs_batched(embedder, *first),
     )
     return cell, arr
+
+
+def alone_vs_batched(embedder: Embedder, texts: list[str], batched: np.ndarray) -> float:
+    """Min cosine of each row of a batch's output against the same text embedded alone (outside any timing)."""
+    alone = np.concatenate([embedder.encode([t]) for t in texts])
+    return float(cosines(alone, batched).min())
 
 
 def measure_throughput(embedder: Embedder, *, threads: int, duration_s: float, text_tokens: int, seed: int = 0) -> float:

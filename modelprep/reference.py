@@ -34,33 +34,57 @@ class Reference:
         self.trust_remote_code = trust_remote_code
         self.fingerprint = checkpoint_fingerprint(checkpoint) if Path(self.checkpoint).is_dir() else self.checkpoint
         self._loaded = None  # torch, tokenizer, model: loaded on the first cache miss only
+        self._tokenizer = None  # the checkpoint's own tokenizer, loaded without the model
 
-    def _load(self):
-        if self._loaded is None:
-            import torch
-            from transformers import AutoModel, AutoTokenizer
+    def _not_here(self, exc: OSError) -> ModelFileError:
+        return ModelFileError(
+            f"the PyTorch baseline checkpoint {self.checkpoint!r} is not on this machine (nothing is fetched "
+            f"from a hub): download it elsewhere and point the manifest's [source] checkpoint at the "
+            f"directory ({str(exc).splitlines()[0][:200]})"
+        )
 
-            # split_special_tokens: like the runtime, a literal special-token string in user text stays text.
+    def tokenizer(self):
+        """The checkpoint's own (transformers) tokenizer, set up as the baseline uses it: the manifest's
+        padding side, and a literal special-token string in user text kept as text (as the runtime does)."""
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
             # local_files_only: nothing is fetched from a hub; a checkpoint must be on this machine.
             try:
                 tokenizer = AutoTokenizer.from_pretrained(
                     self.checkpoint, trust_remote_code=self.trust_remote_code, split_special_tokens=True,
                     local_files_only=True,
                 )
+            except OSError as exc:
+                raise self._not_here(exc) from None
+            tokenizer.padding_side = self.manifest.padding_side
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    def _load(self):
+        if self._loaded is None:
+            import torch
+            from transformers import AutoModel
+
+            tokenizer = self.tokenizer()
+            try:
                 model = AutoModel.from_pretrained(
                     self.checkpoint, dtype=torch.float32, trust_remote_code=self.trust_remote_code,
                     local_files_only=True,
                 ).eval()
             except OSError as exc:
-                raise ModelFileError(
-                    f"the PyTorch baseline checkpoint {self.checkpoint!r} is not on this machine (nothing is fetched "
-                    f"from a hub): download it elsewhere and point the manifest's [source] checkpoint at the "
-                    f"directory ({str(exc).splitlines()[0][:200]})"
-                ) from None
-            tokenizer.padding_side = self.manifest.padding_side
+                raise self._not_here(exc) from None
             self._accepts = set(inspect.signature(model.forward).parameters)
             self._loaded = (torch, tokenizer, model)
         return self._loaded
+
+    def tokenize(self, texts: Sequence[str], kind: str = "document", *, pad: bool = False) -> dict[str, list]:
+        """input_ids and attention_mask as the baseline makes them: prompt, truncation at max_length and,
+        with pad=True, one batch padded on the manifest's side."""
+        template = self.manifest.prompt(kind)
+        enc = self.tokenizer()([template.replace("{text}", t) for t in texts], padding=pad, truncation=True,
+                               max_length=self.manifest.max_length)
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
     def _pool(self, hidden, mask):
         torch = self._load()[0]
@@ -77,22 +101,48 @@ class Reference:
             return hidden[:, -1]
         return hidden[rows, mask.sum(dim=1) - 1]
 
-    def encode_cached(self, texts: Sequence[str], kind: str = "document") -> np.ndarray:
-        """encode(), cached on disk by (weights sha256, manifest settings, texts hash): the baseline is
-        computed once per model and text set, not once per run."""
+    def _cache_path(self, what: str, texts: Sequence[str], kind: str) -> Path:
+        """Keyed by (weights sha256, manifest settings, texts): computed once per model and text set."""
         m = self.manifest
         key = hashlib.sha256(json.dumps(
-            [self.fingerprint, m.pooling, m.padding_side, m.max_length, m.prompt(kind), m.normalize, list(texts)]
+            [what, self.fingerprint, m.pooling, m.padding_side, m.max_length, m.prompt(kind), m.normalize, list(texts)]
         ).encode()).hexdigest()[:32]
-        path = cache_root() / "baselines" / f"{m.id}-{key}.npy"
-        if path.is_file():
-            return np.load(path)
-        vectors = self.encode(texts, kind=kind)
+        return cache_root() / "baselines" / f"{m.id}-{what}-{key}.npz"
+
+    @staticmethod
+    def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, vectors)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
         os.replace(tmp, path)
+
+    def encode_cached(self, texts: Sequence[str], kind: str = "document") -> np.ndarray:
+        """encode(), cached on disk: the baseline is computed once per model and text set, not once per run."""
+        path = self._cache_path("vectors", texts, kind)
+        if path.is_file():
+            return np.load(path)["vectors"]
+        vectors = self.encode(texts, kind=kind)
+        self._save(path, {"vectors": vectors})
         return vectors
+
+    def hidden_states_cached(self, texts: Sequence[str], kind: str = "document") -> list[np.ndarray]:
+        """The model's last_hidden_state (seq, hidden) for each text alone (no padding), cached on disk:
+        the per-stage comparison's reference for the graph itself, before pooling."""
+        path = self._cache_path("hidden", texts, kind)
+        if path.is_file():
+            saved = np.load(path)
+            return [saved[f"t{i}"] for i in range(len(texts))]
+        torch, tokenizer, model = self._load()
+        template = self.manifest.prompt(kind)
+        states = []
+        with torch.inference_mode():
+            for text in texts:
+                enc = tokenizer([template.replace("{text}", text)], truncation=True,
+                                max_length=self.manifest.max_length, return_tensors="pt")
+                feeds = {k: v for k, v in enc.items() if k in self._accepts}
+                states.append(model(**feeds).last_hidden_state[0].float().numpy())
+        self._save(path, {f"t{i}": s for i, s in enumerate(states)})
+        return states
 
     def encode(self, texts: Sequence[str], kind: str = "document", batch_size: int = 16) -> np.ndarray:
         torch, tokenizer, model = self._load()

@@ -50,6 +50,12 @@ def read_record(directory: str | Path) -> dict[str, Any] | None:
     return record
 
 
+def recorded_graph(directory: str | Path) -> dict[str, Any]:
+    """What the export recorded of the graph (inputs, outputs, embedding rows), or {} without a record:
+    the serving runtime learns these without parsing ONNX itself."""
+    return (read_record(directory) or {}).get("graph") or {}
+
+
 def write_record(directory: str | Path, record: dict[str, Any]) -> None:
     path = Path(directory) / RECORD_NAME
     tmp = path.with_name(f".{RECORD_NAME}.{os.getpid()}.tmp")

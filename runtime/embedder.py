@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.artifact import ArtifactIdentity, read_record, verify_artifacts
+from runtime.artifact import ArtifactIdentity, recorded_graph, verify_artifacts
 from runtime.errors import (
     ConfigError, EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, TextTypeError,
 )
@@ -199,7 +199,7 @@ class Embedder:
                 "the manifest or the model file is wrong"
             )
         # The export recorded the token-embedding table's rows (the runtime does not parse ONNX itself).
-        rows = ((read_record(m.artifact_dir) or {}).get("graph") or {}).get("embedding_rows")
+        rows = recorded_graph(m.artifact_dir).get("embedding_rows")
         if rows is not None and self.tokenizer.vocab_size > rows:
             raise ModelFileError(
                 f"{m.tokenizer_path} has {self.tokenizer.vocab_size} tokens but the model's embedding table "
@@ -286,6 +286,13 @@ class Embedder:
         if self.dim != vectors.shape[1]:
             vectors = truncate(vectors, self.dim, self.manifest.matryoshka_min_dim)
         return vectors
+
+    def token_states(self, text: str, kind: str = "document") -> np.ndarray:
+        """The graph's output (seq, hidden) for one text alone, before pooling: for comparing the model
+        itself with a reference stage by stage."""
+        texts = validate_texts([text])
+        batch = self.tokenizer([self.manifest.prompt(kind).replace("{text}", texts[0])])
+        return self._run(batch.feeds(self.input_names))[0]
 
     def encode(self, texts: Sequence[str], batch_size: int | None = None, kind: str = "document") -> np.ndarray:
         """float32 (n, dim) unit vectors, rows in the order of `texts`."""

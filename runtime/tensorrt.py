@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.artifact import read_record, verified_sha256
+from runtime.artifact import recorded_graph, verified_sha256
 from runtime.errors import ConfigError, ModelFileError
 from runtime.manifest import ModelManifest, cache_root as default_cache_root
 from runtime.session import TensorRTOptions
@@ -89,7 +89,7 @@ def options_for(manifest: ModelManifest, cache_root: Path, *, fp16: bool = False
 
     The engine cache key uses the verified hash of the file that will be loaded (hashed, or remembered
     for its size and mtime), never a recorded one: a changed graph can never reuse an old engine."""
-    inputs = ((read_record(manifest.artifact_dir) or {}).get("graph") or {}).get("inputs")
+    inputs = recorded_graph(manifest.artifact_dir).get("inputs")
     if not inputs:
         raise ModelFileError(
             f"{manifest.artifact_dir}: no artifact.json with the graph's inputs, which the TensorRT shape profiles "

@@ -85,6 +85,10 @@ class TextTokenizer:
     def vocab_size(self) -> int:
         return self._tok.get_vocab_size(with_added_tokens=True)
 
+    def token(self, token_id: int) -> str | None:
+        """The vocabulary entry of an id (for reports that show which tokens differ)."""
+        return self._tok.id_to_token(int(token_id))
+
     def special_tokens(self) -> dict[int, str]:
         """id -> content of the tokenizer's special tokens."""
         return {i: t.content for i, t in self._tok.get_added_tokens_decoder().items() if t.special}

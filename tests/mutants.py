@@ -135,3 +135,47 @@ def optimum_o2_export(base: ModelManifest, directory: Path, **overrides) -> Path
     model = _sentence_transformer_onnx(base, directory)
     export_optimized_onnx_model(model, "O2", str(directory / "st"))
     return write_manifest(directory / "st", base, onnx="onnx/model_O2.onnx", **overrides)
+
+
+def wrong_at_batch_size(base: ModelManifest, directory: Path, *, batch_size: int, scale: float = 0.5,
+                        **overrides) -> Path:
+    """The graph is right at every batch size but one: when the batch holds exactly `batch_size` texts, a
+    fixed vector is added to every token state (the kind of bug a TensorRT optimization profile or a
+    shape-specialised kernel makes). Every other shape gives exactly the original output."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(base.onnx_path))
+    graph = model.graph
+    output = base.output
+    for node in graph.node:
+        node.output[:] = ["mutant_hidden" if name == output else name for name in node.output]
+    offset = np.random.default_rng(0).normal(0, scale, base.dimension).astype(np.float32)
+    graph.initializer.extend([
+        numpy_helper.from_array(offset, "mutant_offset"),
+        numpy_helper.from_array(np.array(0, np.int64), "mutant_axis0"),
+        numpy_helper.from_array(np.array(batch_size, np.int64), "mutant_batch"),
+    ])
+    graph.node.extend([
+        helper.make_node("Shape", ["mutant_hidden"], ["mutant_shape"]),
+        helper.make_node("Gather", ["mutant_shape", "mutant_axis0"], ["mutant_rows"], axis=0),
+        helper.make_node("Equal", ["mutant_rows", "mutant_batch"], ["mutant_is_bad"]),
+        helper.make_node("Add", ["mutant_hidden", "mutant_offset"], ["mutant_shifted"]),
+        helper.make_node("Where", ["mutant_is_bad", "mutant_shifted", "mutant_hidden"], [output]),
+    ])
+    _copy_files(base, directory)
+    onnx.save(model, str(directory / "model.onnx"))
+    return write_manifest(directory, base, **overrides)
+
+
+def remapped_tokens(base: ModelManifest, directory: Path, *, pairs: tuple[tuple[str, str], ...], **overrides) -> Path:
+    """tokenizer.json with a handful of vocabulary entries swapped pairwise (near-synonyms, so the
+    vectors barely move): the graph then reads one word's embedding row for the other."""
+    tok = json.loads(base.tokenizer_path.read_text(encoding="utf-8"))
+    vocab = tok["model"]["vocab"]
+    for a, b in pairs:
+        vocab[a], vocab[b] = vocab[b], vocab[a]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+    (directory / "model.onnx").symlink_to(base.onnx_path)
+    return write_manifest(directory, base, **overrides)

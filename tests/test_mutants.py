@@ -2,8 +2,14 @@
 
 Each mutant is a broken deployment of an embedded model; the acceptance suite runs against it in
 a subprocess (its own reports dir) and must trip exactly the criteria the mutant should trip. Two
-known-good exports from other toolchains must pass every criterion that runs. The results are
-written to docs/mutants.md.
+known-good exports from other toolchains must pass every criterion that runs.
+
+Each is judged on what it is about, so that a slow or shared machine cannot fail a meta-test: quality
+mutants and known-good exports run every criterion but timing (latency and throughput are deselected);
+the timing mutant is judged against the healthy deployment measured in the same test, through the
+regression criteria of a baseline comparison (a ratio, not an absolute threshold). Each run leaves its
+row in reports/mutants/; `make mutants-doc` writes docs/mutants.md from them, and a test checks that the
+committed table still describes these mutants (no test rewrites a tracked file).
 """
 
 from __future__ import annotations
@@ -20,17 +26,25 @@ from runtime.manifest import load_manifest
 from tests import mutants as m
 
 ROOT = Path(__file__).resolve().parent.parent
+ROWS = ROOT / "reports" / "mutants"
+DOC = ROOT / "docs" / "mutants.md"
 
 # Order invariance cannot catch the padding mutants: the runtime sorts every batch by length, so a
 # reordered batch pads exactly as before. Batch invariance (alone vs. in a batch) is what catches them.
-# Criteria a deployment of a model can fail on this CPU in the meta-run selection (see suite_args).
+# The criteria a quality run measures on this CPU (timing and resources are left out, see QUALITY_SELECTION).
 MEASURED = {
-    "integration.tests_passing", "latency.p95_ms.batch_1", "throughput.qps.threads_1", "throughput.qps.threads_4",
-    "parity.min_cosine", "retrieval.recall_at_10", "norm.max_deviation", "quality.semantic_pass_rate",
-    "edge.finite_unit_norm", "edge.deterministic", "edge.batch_invariance", "edge.order_invariance",
-    "edge.truncation_stable", "edge.blank_rejected",
+    "integration.tests_passing", "parity.min_cosine", "parity.tokenizer_exact_match", "retrieval.recall_at_10",
+    "norm.max_deviation", "quality.semantic_pass_rate", "edge.finite_unit_norm", "edge.deterministic",
+    "edge.batch_invariance", "edge.order_invariance", "edge.truncation_stable", "edge.shape_invariance",
+    "edge.blank_rejected",
 }
 EVERYTHING = frozenset(MEASURED)
+TIMING = ("latency.p95_ms.batch_1", "throughput.qps.threads_1", "throughput.qps.threads_4")
+QUALITY_SELECTION = ["-m", "not resources and not latency and not throughput"]
+TIMING_SELECTION = ["-m", "latency or throughput", "-k", "batch_1 or threads"]
+
+#: Swapped vocabulary entries of the remapped-tokens mutant: 21 of the 240 parity texts change, min cosine 0.9942.
+REMAPPED = (("recognise", "recognize"), ("cell", "cells"), ("minutes", "minute"))
 
 MUTANTS = [
     m.Mutant("perturbed-weights", "all-minilm-l6-v2", "perturbed_weights",
@@ -44,9 +58,11 @@ MUTANTS = [
     m.Mutant("mean-pooling", "qwen3-tiny", "same_model", frozenset({"parity.min_cosine", "retrieval.recall_at_10"}),
              options={"pooling": "mean"}, why="mean instead of last-token pooling"),
     m.Mutant("right-padding-final-position", "qwen3-tiny", "same_model",
-             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance"}),
+             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance",
+                        "edge.shape_invariance", "parity.tokenizer_exact_match"}),
              args=("--inject-fault", "final-position-pooling"), options={"padding_side": "right"},
-             why="right padding while last-token pooling reads the final position, which is padding"),
+             why="right padding while last-token pooling reads the final position, which is padding "
+                 "(the tokenizer stage sees the padding side differ from the baseline's)"),
     m.Mutant("no-normalization", "all-minilm-l6-v2", "same_model",
              frozenset({"norm.max_deviation", "edge.finite_unit_norm", "integration.tests_passing",
                         "retrieval.recall_at_10"}),
@@ -54,33 +70,39 @@ MUTANTS = [
              why="L2 normalization left out (dot-product search then ranks by length too, so retrieval trips)"),
     m.Mutant("wrong-dimension", "all-minilm-l6-v2", "same_model", EVERYTHING, options={"dimension": 768},
              why="manifest says 768-d, the graph gives 384: a model/config error, every test errors"),
-    m.Mutant("slow-session", "all-minilm-l6-v2", "same_model",
-             frozenset({"latency.p95_ms.batch_1", "throughput.qps.threads_1", "throughput.qps.threads_4"}),
-             args=("--inject-fault", "sleep:150"),
-             why="every session.run stalls 150 ms (4 threads then peak near 27 QPS); quality untouched"),
     m.Mutant("mask-ignored", "all-minilm-l6-v2", "mask_ignored",
-             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance"}),
+             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance", "edge.shape_invariance"}),
              why="the exported graph computes with an all-ones attention mask"),
     m.Mutant("mask-ignored", "qwen3-tiny", "mask_ignored",
-             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance"}),
+             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance", "edge.shape_invariance"}),
              why="as above, on the decoder (left padding attended)"),
     m.Mutant("foreign-tokenizer", "all-minilm-l6-v2", "foreign_tokenizer",
              frozenset({"parity.min_cosine", "retrieval.recall_at_10", "quality.semantic_pass_rate",
-                        "integration.tests_passing"}),
+                        "integration.tests_passing", "parity.tokenizer_exact_match"}),
              options={"tokenizer_of": "qwen3-tiny"}, why="qwen3-tiny's tokenizer.json next to MiniLM's graph"),
     m.Mutant("nondeterministic", "all-minilm-l6-v2", "same_model", frozenset({
-        "edge.deterministic", "edge.batch_invariance", "edge.order_invariance", "parity.min_cosine",
-        "integration.tests_passing"}), may_trip=frozenset({"edge.truncation_stable", "retrieval.recall_at_10"}),
+        "edge.deterministic", "edge.batch_invariance", "edge.order_invariance", "edge.shape_invariance",
+        "parity.min_cosine", "integration.tests_passing"}), may_trip=frozenset({"edge.truncation_stable", "retrieval.recall_at_10"}),
              args=("--inject-fault", "nondeterministic"),
              why="fresh noise in the hidden states on every call (unseeded: truncation and retrieval may trip too)"),
     m.Mutant("unordered-output", "all-minilm-l6-v2", "same_model", frozenset({
-        "edge.batch_invariance", "edge.order_invariance", "integration.tests_passing", "parity.min_cosine",
-        "quality.semantic_pass_rate", "retrieval.recall_at_10"}),
+        "edge.batch_invariance", "edge.order_invariance", "edge.shape_invariance", "integration.tests_passing",
+        "parity.min_cosine", "quality.semantic_pass_rate", "retrieval.recall_at_10"}),
              args=("--inject-fault", "unordered-output"), why="rows returned in batching order, not input order"),
-    m.Mutant("truncation-past-max-length", "all-minilm-l6-v2", "same_model", frozenset({"edge.truncation_stable", "integration.tests_passing"}),
-             args=("--inject-fault", "truncation:512"), why="the tokenizer truncates at 512 tokens, not the manifest's 256"),
+    m.Mutant("truncation-past-max-length", "all-minilm-l6-v2", "same_model", frozenset({
+        "edge.truncation_stable", "integration.tests_passing", "parity.min_cosine", "parity.tokenizer_exact_match"}),
+             args=("--inject-fault", "truncation:512"),
+             why="the tokenizer truncates at 512 tokens, not the manifest's 256 (the corpus's long texts show it)"),
     m.Mutant("blank-accepted", "all-minilm-l6-v2", "same_model", frozenset({"edge.blank_rejected", "integration.tests_passing"}),
              args=("--inject-fault", "accept-blank"), why="empty and whitespace-only texts embedded instead of rejected"),
+    m.Mutant("wrong-at-batch-8", "all-minilm-l6-v2", "wrong_at_batch_size", frozenset({"edge.shape_invariance"}),
+             options={"batch_size": 8},
+             why="a graph edit adds a fixed vector to every token state only when the batch holds 8 texts "
+                 "(as a TensorRT profile or shape-specialised kernel can); every other shape is exact"),
+    m.Mutant("remapped-tokens", "all-minilm-l6-v2", "remapped_tokens",
+             frozenset({"parity.tokenizer_exact_match", "parity.min_cosine"}), options={"pairs": REMAPPED},
+             why="tokenizer.json with three pairs of near-synonym vocabulary entries swapped: min cosine 0.994, "
+                 "which passes thor-week2's 0.99 (see the test below) but not the tokenizer criterion"),
     m.Mutant("provider-fallback", "all-minilm-l6-v2", "same_model", EVERYTHING,
              args=("--provider", "cuda", "--strict-provider"),
              why="asked for CUDA under strict mode on a machine without it: the run fails, it does not fall back"),
@@ -93,60 +115,58 @@ KNOWN_GOOD = [
 ]
 
 
-def suite_args(reports: Path, manifest: Path) -> list[str]:
-    # One intra-op thread per run: two xdist workers must not fight over the two cores and turn a
-    # good build's latency into a false failure. Resource probes and the large latency cells are
-    # covered by the acceptance runs themselves and left out to keep this under CI's budget.
+SLOW_SESSION = m.Mutant(
+    "slow-session", "all-minilm-l6-v2", "same_model", frozenset(f"regression.{c}" for c in TIMING),
+    may_trip=frozenset(TIMING), args=("--inject-fault", "sleep:200"),
+    why="every session.run stalls 200 ms; judged against the healthy deployment measured in the same test "
+        "(regression criteria, a ratio), since an absolute target would also judge the machine")
+
+
+def suite_args(reports: Path, manifest: Path, profile: str = "meta-profile.toml") -> list[str]:
+    # One intra-op thread per run: two xdist workers must not fight over the two cores.
     return [sys.executable, "-m", "pytest", "acceptance", "-p", "no:cacheprovider", "-q",
             "--reports-dir", str(reports), "--model", str(manifest), "--intra-op-threads", "1",
-            "--accept-profile", str(ROOT / "tests" / "meta-profile.toml"),
-            "-m", "not resources", "-k", "not batch_8 and not batch_32"]
+            "--accept-profile", str(ROOT / "tests" / profile)]
 
 
-ROWS = ROOT / "reports" / "mutants"
-
-
-@pytest.fixture
-def table(request):
-    """Each run leaves a row in reports/mutants/; the table is written once every row is there
-    (xdist spreads the runs over workers, so no single process sees them all)."""
-    rows: list[dict] = []
-    yield rows
-    ROWS.mkdir(parents=True, exist_ok=True)
-    for row in rows:
-        case = row.pop("case")
-        name = f"{case.base}-{case.name}"
-        (ROWS / f"{name}.json").write_text(json.dumps(row | {"name": name}))
-    names = {f"{c.base}-{c.name}" for c in MUTANTS + KNOWN_GOOD}
-    done = {json.loads(p.read_text())["name"]: json.loads(p.read_text()) for p in ROWS.glob("*.json")}
-    if names <= set(done):
-        write_table(done, ROOT / "docs" / "mutants.md")
-
-
-def run_against(case: m.Mutant, workdir: Path) -> tuple[dict, str]:
+def build(case: m.Mutant, workdir: Path) -> Path:
     base = load_manifest(case.base)
-    builder = getattr(m, case.build)
     options = dict(case.options)
     if "tokenizer_of" in options:
         options["tokenizer_of"] = load_manifest(options["tokenizer_of"])
-    manifest = builder(base, workdir / "model", id=f"{case.base}-{case.name}", **options)
+    return getattr(m, case.build)(base, workdir / "model", id=f"{case.base}-{case.name}", **options)
+
+
+def run_suite(args: list[str], reports: Path) -> tuple[dict, str]:
     env = os.environ | {"HYPOTHESIS_PROFILE": "meta"}
-    done = subprocess.run(suite_args(workdir / "reports", manifest) + list(case.args), cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
-    signoff = workdir / "reports" / "signoff.json"
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    signoff = reports / "signoff.json"
     assert signoff.is_file(), f"no signoff.json (exit {done.returncode}): {done.stdout[-3000:]}{done.stderr[-2000:]}"
     return json.loads(signoff.read_text()), done.stdout
+
+
+def run_against(case: m.Mutant, workdir: Path) -> tuple[dict, str]:
+    manifest = build(case, workdir)
+    reports = workdir / "reports"
+    return run_suite(suite_args(reports, manifest) + QUALITY_SELECTION + list(case.args), reports)
 
 
 def tripped(signoff: dict) -> set[str]:
     return {c["id"] for c in signoff["criteria"] if c["status"] in ("fail", "error")}
 
 
+def keep_row(case: m.Mutant, caught: set[str], verdict: str) -> None:
+    """The run's row for docs/mutants.md (written by `make mutants-doc`, never by a test)."""
+    ROWS.mkdir(parents=True, exist_ok=True)
+    name = f"{case.base}-{case.name}"
+    (ROWS / f"{name}.json").write_text(json.dumps({"name": name, "caught": sorted(caught), "verdict": verdict}))
+
+
 @pytest.mark.parametrize("case", MUTANTS, ids=[f"{c.base}-{c.name}" for c in MUTANTS])
-def test_mutant_is_caught_by_exactly_its_criteria(case, tmp_path, table):
+def test_mutant_is_caught_by_exactly_its_criteria(case, tmp_path):
     signoff, out = run_against(case, tmp_path)
     caught = tripped(signoff)
-    table.append({"case": case, "caught": sorted(caught), "verdict": signoff["verdict"]})
+    keep_row(case, caught, signoff["verdict"])
     assert signoff["verdict"] == "not-signed-off", out[-3000:]
     assert set(case.expect_fail) <= caught <= set(case.expect_fail | case.may_trip), (
         f"expected to trip {sorted(case.expect_fail)} (and maybe {sorted(case.may_trip)}), tripped {sorted(caught)}"
@@ -156,33 +176,124 @@ def test_mutant_is_caught_by_exactly_its_criteria(case, tmp_path, table):
 
 
 @pytest.mark.parametrize("case", KNOWN_GOOD, ids=[c.name for c in KNOWN_GOOD])
-def test_known_good_export_passes_every_criterion(case, tmp_path, table):
+def test_known_good_export_passes_every_criterion(case, tmp_path):
     signoff, out = run_against(case, tmp_path)
-    table.append({"case": case, "caught": sorted(tripped(signoff)), "verdict": signoff["verdict"]})
+    keep_row(case, tripped(signoff), signoff["verdict"])
     statuses = {c["id"]: c["status"] for c in signoff["criteria"]}
     assert {k for k in MEASURED if statuses[k] != "pass"} == set(), f"{statuses}\n{out[-4000:]}"
 
 
-def write_table(done: dict[str, dict], path: Path) -> None:
-    cases = {f"{c.base}-{c.name}": c for c in MUTANTS + KNOWN_GOOD}
-    rows = [done[name] | {"case": case} for name, case in cases.items()]
+def test_slow_session_regresses_against_the_healthy_run_beside_it(tmp_path):
+    """The timing mutant, judged as a ratio: the same deployment measured healthy, then with every
+    session.run stalled, compared through --baseline. Both runs see the same machine, busy or not."""
+    case = SLOW_SESSION
+    manifest = build(case, tmp_path)
+    healthy_reports, slow_reports = tmp_path / "healthy", tmp_path / "slow"
+    timing = "meta-timing-profile.toml"
+    healthy, out = run_suite(suite_args(healthy_reports, manifest, timing) + TIMING_SELECTION, healthy_reports)
+    assert {c["id"]: c["measured"] is not None for c in healthy["criteria"] if c["id"] in TIMING} == \
+        dict.fromkeys(TIMING, True), out[-3000:]
+    slow, out = run_suite(suite_args(slow_reports, manifest, timing) + TIMING_SELECTION + list(case.args)
+                          + ["--baseline", str(healthy_reports / "signoff.json")], slow_reports)
+    caught = tripped(slow)
+    keep_row(case, caught, slow["verdict"])
+    assert slow["verdict"] == "not-signed-off" and slow["baseline"]["run_id"] == healthy["run"]["run_id"]
+    assert set(case.expect_fail) <= caught <= set(case.expect_fail | case.may_trip), (
+        f"expected to trip {sorted(case.expect_fail)} (and maybe {sorted(case.may_trip)}), tripped {sorted(caught)}"
+        f"\n{out[-4000:]}")
+
+
+def test_remapped_tokens_are_caught_by_the_tokenizer_criterion_under_thor_week2(tmp_path):
+    """At the PRD's 0.99 the remapped tokenizer passes parity.min_cosine; only the tokenizer criterion,
+    target 1.0 in every profile, catches it, and the parity stages name the tokenizer."""
+    case = next(c for c in MUTANTS if c.name == "remapped-tokens")
+    reports = tmp_path / "reports"
+    signoff, out = run_suite(suite_args(reports, build(case, tmp_path), "meta-thor-week2.toml") + ["-m", "parity"],
+                             reports)
+    by_id = {c["id"]: c for c in signoff["criteria"]}
+    assert by_id["parity.min_cosine"]["status"] == "pass", out[-3000:]
+    assert 0.99 < by_id["parity.min_cosine"]["measured"] < 0.999
+    tokenizer = by_id["parity.tokenizer_exact_match"]
+    assert tokenizer["status"] == "fail" and tokenizer["measured"] < 1.0, out[-3000:]
+    assert "tokenize differently" in tokenizer["reason"]
+    assert by_id["parity.min_cosine"]["details"]["stages"]["first_divergence"].startswith("tokenizer")
+
+
+ALL_CASES = MUTANTS + [SLOW_SESSION] + KNOWN_GOOD
+
+
+def render_table(rows: dict[str, dict]) -> str:
+    """docs/mutants.md from the meta-test rows in reports/mutants/ (`make mutants-doc`)."""
     lines = [
         "# Mutants: broken deployments and the criteria that caught them",
         "",
-        "Generated by `tests/test_mutants.py` (runs in `make test` and CI). Each row is a deployment run through",
-        "the acceptance suite (profile `tests/meta-profile.toml`: cpu-default with a smaller latency grid).",
-        "The meta runs leave out the resource probes and the batch 8/32 latency cells to fit CI's budget, so",
-        "their verdict is never SIGNED OFF; what matters is which criteria failed. A known-good export must",
-        "trip none of the criteria that ran.",
+        "Written by `make mutants-doc` from the rows the meta-tests (`tests/test_mutants.py`, run by `make test` and",
+        "CI) leave in reports/mutants/. Each row is a deployment run through the acceptance suite (profile",
+        "`tests/meta-profile.toml`: cpu-default for a shared machine). Quality mutants and known-good exports",
+        "are judged on every criterion but timing (their runs deselect latency, throughput and the resource",
+        "probes, so their verdict is never SIGNED OFF; what matters is which criteria failed). The timing",
+        "mutant is judged against the healthy deployment measured in the same test, through `--baseline`",
+        "and its `regression.*` criteria. A known-good export must trip none of the criteria that ran.",
         "",
-        "| deployment | base model | what is broken | criteria expected to trip | criteria that tripped | verdict |",
-        "|---|---|---|---|---|---|",
+        "| deployment | base model | what is broken | criteria expected to trip | may also trip | criteria that tripped | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(rows, key=lambda r: (bool(r["case"].expect_fail) is False, r["case"].base, r["case"].name)):
-        case = row["case"]
+    for case in sorted(ALL_CASES, key=lambda c: (not c.expect_fail, c.base, c.name)):
+        name = f"{case.base}-{case.name}"
+        row = rows.get(name)
         expected = "all (every test errors)" if case.expect_fail == EVERYTHING else (
             ", ".join(sorted(case.expect_fail)) or "none (known-good)")
-        caught = "all (every test errors)" if set(row["caught"]) >= EVERYTHING else (", ".join(row["caught"]) or "none")
-        lines.append(f"| {case.name} | {case.base} | {case.why} | {expected} | {caught} | {row['verdict']} |")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        if row is None:
+            caught, verdict = "not run yet", "not run yet"
+        else:
+            caught = "all (every test errors)" if set(row["caught"]) >= EVERYTHING else (", ".join(row["caught"]) or "none")
+            verdict = row["verdict"]
+        lines.append(f"| {case.name} | {case.base} | {case.why} | {expected} | {', '.join(sorted(case.may_trip)) or '-'} "
+                     f"| {caught} | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def read_rows(directory: Path = ROWS) -> dict[str, dict]:
+    return {json.loads(p.read_text())["name"]: json.loads(p.read_text()) for p in directory.glob("*.json")}
+
+
+def parse_doc(text: str) -> dict[str, dict[str, str]]:
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0] not in ("deployment", "---"):
+            rows[f"{cells[1]}-{cells[0]}"] = dict(zip(("why", "expected", "may", "caught", "verdict"), cells[2:]))
+    return rows
+
+
+def test_mutants_doc_describes_these_mutants():
+    """docs/mutants.md is current: one row per mutant and known-good export, with the expectations the
+    meta-tests assert, and results within them (regenerate with `make mutants-doc` after make test)."""
+    doc = parse_doc(DOC.read_text(encoding="utf-8"))
+    cases = {f"{c.base}-{c.name}": c for c in ALL_CASES}
+    assert set(doc) == set(cases), f"docs/mutants.md is stale: run make test, then make mutants-doc " \
+                                   f"(missing {sorted(set(cases) - set(doc))}, extra {sorted(set(doc) - set(cases))})"
+    rendered = parse_doc(render_table({}))
+    for name, case in cases.items():
+        for key in ("why", "expected", "may"):
+            assert doc[name][key] == rendered[name][key], f"{name}: docs/mutants.md is stale ({key}); run make mutants-doc"
+        if doc[name]["caught"] in ("not run yet", "all (every test errors)"):
+            continue
+        caught = set(doc[name]["caught"].split(", ")) - {"none"}
+        assert set(case.expect_fail) <= caught <= set(case.expect_fail | case.may_trip), name
+
+
+def main() -> int:
+    """python -m tests.test_mutants: write docs/mutants.md from reports/mutants/ (make mutants-doc)."""
+    rows = read_rows()
+    missing = sorted({f"{c.base}-{c.name}" for c in ALL_CASES} - set(rows))
+    if missing:
+        print(f"no meta-test results for {', '.join(missing)} in {ROWS}: run make test first", file=sys.stderr)
+        return 2
+    DOC.write_text(render_table(rows), encoding="utf-8")
+    print(f"wrote {DOC.relative_to(ROOT)} from {len(rows)} meta-test results")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
