@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +91,7 @@ def attach_file(path: Path, name: str | None = None) -> None:
         allure.attach.file(str(path), name=name or path.name, attachment_type=kinds.get(path.suffix))
 
 
-def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str) -> None:
+def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str, report_md: Path | None = None) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     env = verdict["environment"]
     model = verdict["model"]
@@ -97,13 +100,18 @@ def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str) ->
         "OS": env.get("os"), "CPU": f"{env.get('cpu')} x{env.get('cpu_cores')}", "GPU": env.get("gpu"),
         "Driver": env.get("gpu_driver", "n/a"), "CUDA": env.get("cuda_driver", "n/a"), "TensorRT": env.get("tensorrt"),
         "onnxruntime": env.get("onnxruntime"), "Providers.available": ", ".join(env.get("providers_available", [])),
-        "Providers.used": ", ".join(env.get("providers_used", [])), "Model": model.get("id"),
+        "Providers.used": ", ".join(env.get("providers_used", [])),
+        **{f"Providers.skipped.{name}": why for name, why in (env.get("providers_skipped") or {}).items()},
+        "Model": model.get("id"),
         "Model.sha256": model.get("onnx_sha256"), "Model.verified_against": ", ".join(model.get("verified_against") or [])
         or "nothing recorded", "Tokenizer.sha256": model.get("tokenizer_sha256"), "Profile": profile,
         "Verdict": verdict["verdict"], "Run": verdict.get("run", {}).get("run_id"),
         "Run.ended": verdict.get("run", {}).get("ended"), "Run.command": verdict.get("run", {}).get("command"),
         "Suite.commit": verdict.get("run", {}).get("suite", {}).get("commit"),
     }
+    failing = [f"{c['id']}: {c['status']}" + (f" ({c['reason'][:200]})" if c.get("reason") else "")
+               for c in verdict["criteria"] if c.get("required", True) and c["status"] != "pass"]
+    write_globals(results_dir, verdict["verdict"].upper().replace("-", " "), report_md, failing)
     (results_dir / "environment.properties").write_text(
         "\n".join(f"{k}={str(v).replace(chr(10), ' ')}" for k, v in props.items()) + "\n", encoding="utf-8")
     (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
@@ -112,3 +120,29 @@ def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str) ->
         "buildOrder": int(os.environ.get("BUILD_NUMBER", "0")) or None,
         "reportName": f"Sign-off: {model.get('id')} ({verdict['verdict']})", "host": platform.node(),
     }, indent=2))
+
+
+#: Allure 3 reads run-level ("global") errors and attachments from files ending so; they show on the
+#: report's first screen, so that is where the verdict goes.
+GLOBALS_NAME = "-globals.json"
+
+
+def write_globals(results_dir: Path, headline: str, report_md: Path | None, failing: list[str],
+                  environment_of: dict[str, str] | None = None) -> None:
+    """The verdict on the dashboard's first screen: the completion report as a global attachment and
+    one global error per criterion that is not met (none when signed off). `environment_of` maps a
+    failing line to the Allure environment (fleet device) it belongs to."""
+    for old in results_dir.glob(f"*{GLOBALS_NAME}"):
+        old.unlink()  # written by an earlier call for this same results dir
+    now = int(time.time() * 1000)
+    attachments = []
+    if report_md is not None and report_md.is_file():
+        source = f"{uuid.uuid4()}-attachment.md"
+        shutil.copy2(report_md, results_dir / source)
+        attachments.append({"name": f"{headline}: {report_md.name}", "source": source, "type": "text/markdown",
+                            "timestamp": now})
+    errors = [{"message": f"{headline}: {line}", "timestamp": now,
+               **({"environment": environment_of[line]} if environment_of and line in environment_of else {})}
+              for line in failing]
+    (results_dir / f"{uuid.uuid4()}{GLOBALS_NAME}").write_text(
+        json.dumps({"attachments": attachments, "errors": errors}, indent=2), encoding="utf-8")

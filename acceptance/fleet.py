@@ -1,0 +1,263 @@
+"""Several devices, one dashboard: `python -m acceptance.fleet RUN_DIR... [--out DIR]` (`make report RUNS=...`).
+
+Each device runs the suite where it is and keeps its reports dir (signoff.json, allure-results/).
+Collected in one place (copied from each device, or written to a shared folder with --reports-dir),
+the runs are merged here:
+
+- one Allure report, each run an Allure 3 environment of its own (the `device` label on every
+  result; allurerc.mjs turns ALLURE_FLEET_DEVICES into environments), with each run's environment
+  (device, providers, model hash) kept apart;
+- a fleet table, device x criterion -> measured and status, in fleet.md, fleet.json and the terminal;
+- a fleet verdict: SIGNED OFF only if every run is, and every run completed.
+
+A RUN_DIR may be given as LABEL=PATH to name the device (by default, the directory's name).
+Nothing in a RUN_DIR is changed: the merged results are written under --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acceptance.allure_report import GLOBALS_NAME, write_globals
+from acceptance.completion_report import cell
+from acceptance.verdict import NOT_SIGNED_OFF, SIGNED_OFF
+
+
+#: Marks an allure-results folder written by a merge, so the next merge may replace it (and nothing else).
+MARKER = ".fleet-merge"
+
+
+class FleetError(Exception):
+    """A run dir that cannot be merged: the message says which and why."""
+
+
+@dataclass
+class Run:
+    label: str  # the device's name in the dashboard: letters, digits, '-' and '_'
+    path: Path
+    signoff: dict[str, Any]
+    results: Path | None  # its allure-results, where there is one
+
+    @property
+    def signed_off(self) -> bool:
+        return self.signoff.get("verdict") == SIGNED_OFF and self.signoff.get("run", {}).get("ended") == "completed"
+
+    def device(self) -> str:
+        env = self.signoff.get("environment", {})
+        gpu = str(env.get("gpu", "none"))
+        hardware = gpu if not gpu.startswith("none") else f"{env.get('cpu', '?')} (no GPU)"
+        return f"{env.get('host', '?')}: {hardware}"
+
+    def failing(self) -> list[dict[str, Any]]:
+        return [c for c in self.signoff.get("criteria", []) if c.get("required", True) and c["status"] != "pass"]
+
+
+@dataclass
+class Fleet:
+    runs: list[Run]
+    criteria: list[str] = field(default_factory=list)  # every criterion id of any run, in first-seen order
+
+    @property
+    def verdict(self) -> str:
+        return SIGNED_OFF if self.runs and all(r.signed_off for r in self.runs) else NOT_SIGNED_OFF
+
+    def cells(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """criterion id -> device label -> {measured, unit, status, reason}."""
+        table: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in self.criteria}
+        for run in self.runs:
+            for c in run.signoff.get("criteria", []):
+                table[c["id"]][run.label] = {k: c.get(k) for k in ("measured", "unit", "status", "reason", "target_text")}
+        return table
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "devices": [{
+                "label": r.label, "path": str(r.path), "device": r.device(), "verdict": r.signoff.get("verdict"),
+                "run": r.signoff.get("run", {}), "profile": r.signoff.get("profile"),
+                "model": {k: r.signoff.get("model", {}).get(k) for k in ("id", "precision", "onnx_sha256")},
+                "providers_used": r.signoff.get("environment", {}).get("providers_used"),
+                "failing": [c["id"] for c in r.failing()],
+            } for r in self.runs],
+            "criteria": self.cells(),
+        }
+
+
+def _label(text: str) -> str:
+    label = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")[:64]
+    if not label:
+        raise FleetError(f"{text!r} makes no device label: use LABEL=PATH with letters, digits, '-' or '_'")
+    return label
+
+
+def read_run(spec: str) -> Run:
+    label, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+    directory = Path(path)
+    target = directory / "signoff.json" if directory.is_dir() else directory
+    if not target.is_file():
+        raise FleetError(f"{spec}: no signoff.json there; give each device's reports dir (see docs/fleet.md)")
+    try:
+        signoff = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FleetError(f"{target}: not a readable signoff.json ({exc})") from None
+    if not isinstance(signoff, dict) or not isinstance(signoff.get("criteria"), list):
+        raise FleetError(f"{target}: not a signoff.json (it has no criteria list)")
+    results = target.parent / "allure-results"
+    return Run(_label(label or target.parent.resolve().name), target.parent, signoff,
+               results if results.is_dir() else None)
+
+
+def build_fleet(specs: list[str]) -> Fleet:
+    runs = [read_run(s) for s in specs]
+    labels = [r.label for r in runs]
+    repeated = sorted({x for x in labels if labels.count(x) > 1})
+    if repeated:
+        raise FleetError(f"two runs are both named {', '.join(repeated)}: name them with LABEL=PATH")
+    criteria: dict[str, None] = {}
+    for run in runs:
+        criteria.update((c["id"], None) for c in run.signoff.get("criteria", []))
+    return Fleet(runs, list(criteria))
+
+
+def _value(entry: dict[str, Any] | None) -> str:
+    if entry is None:
+        return "not in this run's profile"
+    if entry["measured"] is None:
+        return entry["status"]
+    return f"{entry['measured']:.4g} {entry.get('unit') or ''}".strip() + f" ({entry['status']})"
+
+
+def write_fleet_md(fleet: Fleet, path: Path) -> Path:
+    lines = [f"# Fleet sign-off: {'✅ SIGNED OFF' if fleet.verdict == SIGNED_OFF else '❌ NOT SIGNED OFF'}", "",
+             "Signed off only if every device's run is signed off and completed.", "",
+             "| device | where | verdict | run | profile | model sha256 | providers | failing |", "|---|---|---|---|---|---|---|---|"]
+    for r in fleet.runs:
+        run, model = r.signoff.get("run", {}), r.signoff.get("model", {})
+        lines.append("| " + " | ".join(cell(x) for x in (
+            r.label, r.device(), r.signoff.get("verdict"), f"{run.get('run_id', '?')} ({run.get('ended', '?')})",
+            r.signoff.get("profile"), str(model.get("onnx_sha256") or "?")[:16],
+            ", ".join(r.signoff.get("environment", {}).get("providers_used", [])),
+            ", ".join(c["id"] for c in r.failing()) or "none")) + " |")
+    lines += ["", "## Device x criterion", "",
+              "| criterion | " + " | ".join(cell(r.label) for r in fleet.runs) + " |",
+              "|---" * (len(fleet.runs) + 1) + "|"]
+    for criterion, by_device in fleet.cells().items():
+        lines.append(f"| {cell(criterion)} | " + " | ".join(cell(_value(by_device.get(r.label))) for r in fleet.runs) + " |")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def merge_allure_results(fleet: Fleet, out: Path) -> Path:
+    """Every run's allure-results in one folder, each test result labelled with its device; each run's
+    environment.properties kept as an attachment of that device, its globals dropped for the fleet's."""
+    merged = out / "allure-results"
+    if merged.exists():
+        if not (merged / MARKER).is_file():
+            raise FleetError(f"{merged} exists and was not written by a fleet merge: choose another --out "
+                             "(a run's own reports dir is never overwritten)")
+        shutil.rmtree(merged)  # ours: written by an earlier merge into the same --out
+    merged.mkdir(parents=True)
+    (merged / MARKER).write_text("written by python -m acceptance.fleet; replaced by the next merge\n")
+    for run in fleet.runs:
+        if run.results is None:
+            continue
+        for source in run.results.iterdir():
+            if not source.is_file() or source.name.endswith(GLOBALS_NAME) or source.name in (
+                    "environment.properties", "executor.json"):
+                continue
+            if source.name == "categories.json":
+                shutil.copy2(source, merged / source.name)  # the same for every run
+            elif source.name.endswith("-result.json"):
+                result = json.loads(source.read_text(encoding="utf-8"))
+                result.setdefault("labels", []).append({"name": "device", "value": run.label})
+                (merged / source.name).write_text(json.dumps(result), encoding="utf-8")
+            else:
+                shutil.copy2(source, merged / source.name)  # attachments and containers: uuid-named already
+    return merged
+
+
+ROOT = Path(__file__).resolve().parent.parent  # allurerc.mjs and node_modules/ (make report installs it)
+
+
+def generate_report(fleet: Fleet, out: Path, merged: Path, single_file: bool = False) -> Path | None:
+    """The merged results rendered by Allure 3, one environment per device; None (with the reason
+    printed) where the generator is not installed."""
+    if not (ROOT / "allurerc.mjs").is_file() or not (ROOT / "node_modules" / ".bin" / "allure").exists():
+        print(f"fleet: the Allure generator is not installed here (make report installs it); results are in {merged}",
+              file=sys.stderr)
+        return None
+    report = (out / ("allure-report-single" if single_file else "allure-report")).resolve()
+    env = os.environ | {
+        "ALLURE_FLEET_DEVICES": json.dumps([r.label for r in fleet.runs]),
+        "ALLURE_SIGNOFF_JSON": str((out / "fleet.json").resolve()), "ALLURE_OUTPUT": str(report),
+        "ALLURE_HISTORY_PATH": str((out / "allure-history.jsonl").resolve()),
+        "ALLURE_SINGLE_FILE": "1" if single_file else "0",
+    }
+    done = subprocess.run(["npx", "allure", "generate", str(merged.resolve())], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0 or not (report / "index.html").is_file():
+        raise FleetError(f"allure generate failed (exit {done.returncode}): {(done.stderr or done.stdout)[-1500:]}")
+    return report
+
+
+def print_fleet(fleet: Fleet) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    colours = {"pass": "green", "fail": "red", "error": "red", "skipped": "yellow", "not-run": "yellow"}
+    table = Table(title="Fleet: device x criterion", show_lines=False)
+    table.add_column("criterion")
+    for run in fleet.runs:
+        table.add_column(f"{run.label}\n{run.signoff.get('verdict')}")
+    for criterion, by_device in fleet.cells().items():
+        row = []
+        for run in fleet.runs:
+            entry = by_device.get(run.label)
+            row.append(f"[{colours.get(entry['status'], 'white')}]{_value(entry)}[/]" if entry else "-")
+        table.add_row(criterion, *row)
+    console = Console(width=max(120, 30 + 28 * len(fleet.runs)))
+    console.print(table)
+    colour = "green" if fleet.verdict == SIGNED_OFF else "red"
+    console.print(f"[bold {colour}]FLEET VERDICT: {fleet.verdict.upper().replace('-', ' ')}[/] "
+                  f"({sum(r.signed_off for r in fleet.runs)} of {len(fleet.runs)} devices signed off)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m acceptance.fleet", description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="[LABEL=]RUN_DIR", help="a device's reports dir (with signoff.json)")
+    parser.add_argument("--out", default="reports/fleet", help="where the merged results go (default: reports/fleet)")
+    parser.add_argument("--single-file", action="store_true", help="the dashboard as one self-contained HTML file")
+    args = parser.parse_args(argv)
+    try:
+        fleet = build_fleet(args.runs)
+    except FleetError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        merged = merge_allure_results(fleet, out)
+        (out / "fleet.json").write_text(json.dumps(fleet.as_dict(), indent=2, default=str), encoding="utf-8")
+        md = write_fleet_md(fleet, out / "fleet.md")
+        device_of = {f"{r.label}: {c['id']} ({c['status']})": r.label for r in fleet.runs for c in r.failing()}
+        write_globals(merged, f"Fleet {fleet.verdict.upper().replace('-', ' ')}", md, list(device_of), device_of)
+        report = generate_report(fleet, out, merged, args.single_file)
+    except FleetError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 2
+    print_fleet(fleet)
+    print(f"fleet table: {md}   merged Allure results: {merged}" + (f"   dashboard: {report}/index.html" if report else ""))
+    return 0 if fleet.verdict == SIGNED_OFF else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
