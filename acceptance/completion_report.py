@@ -71,7 +71,8 @@ def write_completion_report(verdict: dict[str, Any], path: Path) -> Path:
         f"**Device:** {env.get('gpu') if not str(env.get('gpu', 'none')).startswith('none') else 'no GPU'}; "
         f"{env.get('cpu')} x{env.get('cpu_cores')}, {env.get('memory_gb')} GB; {env.get('os')}  ",
         f"**Providers used:** {', '.join(env.get('providers_used', []))} "
-        f"(requested: {env.get('provider_requested')}; available: {', '.join(env.get('providers_available', []))})",
+        f"(requested: {env.get('provider_requested')}; available: {', '.join(env.get('providers_available', []))})"
+        + "".join(f"  \n**Left out:** {name}: {why}" for name, why in (env.get("providers_skipped") or {}).items()),
         "",
         "## Executive summary",
         "",

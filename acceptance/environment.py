@@ -45,6 +45,9 @@ def describe_environment(sessions: list[dict[str, Any]] | None = None) -> dict[s
     import psutil
 
     used = sorted({s.get("primary", "?") for s in sessions or []})
+    skipped: dict[str, str] = {}  # each provider asked for and not used, and why (runtime.session)
+    for session in sessions or []:
+        skipped.update(session.get("skipped", {}))
     return {
         "host": platform.node(),
         "os": platform.platform(),
@@ -55,6 +58,7 @@ def describe_environment(sessions: list[dict[str, Any]] | None = None) -> dict[s
         "onnxruntime": ort.__version__,
         "providers_available": ort.get_available_providers(),
         "providers_used": used or ["no session was created"],
+        "providers_skipped": skipped,
         "tensorrt": installed_tensorrt_version(),
         **gpu_info(),
     }

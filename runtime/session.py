@@ -1,11 +1,19 @@
 """Session factory: an onnxruntime InferenceSession from a provider preference list.
 
-It reports what the session really got. ONNX Runtime falls back silently (a UserWarning at
-most) when a provider is unavailable, so `strict=True` turns any fallback into an error.
+It reports what the session really got, and for every provider it asked for and did not get, why.
+`onnxruntime.get_available_providers()` describes the build, not the machine: an onnxruntime-gpu wheel
+lists TensorRT and CUDA on a machine without their libraries. So before a GPU provider is asked for,
+its provider library is loaded the way ORT would load it, and the loader's own message (the library
+that is missing) becomes the reason. A provider that loads but cannot be created (no device) is
+caught at creation. Neither reaches the console: ORT's Python wrapper would print an "EP Error"
+banner and retry on the CPU by itself, so the factory turns that retry off and does its own, quietly,
+keeping the reason. `strict=True` turns any fallback into a ProviderError that names the library.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,6 +30,23 @@ PROVIDER_NAMES: dict[str, str] = {
     "cuda": "CUDAExecutionProvider",
     "coreml": "CoreMLExecutionProvider",
     "cpu": "CPUExecutionProvider",
+}
+
+#: The shared library each GPU provider lives in (inside onnxruntime/capi/), loaded on first use by ORT.
+PROVIDER_LIBRARIES: dict[str, str] = {
+    "CUDAExecutionProvider": "onnxruntime_providers_cuda",
+    "TensorrtExecutionProvider": "onnxruntime_providers_tensorrt",
+}
+
+#: What to install or check when a provider's library does not load.
+PROVIDER_HINTS: dict[str, str] = {
+    "CUDAExecutionProvider": (
+        "install the CUDA runtime, cuBLAS and cuDNN of the major version this onnxruntime-gpu build was made for "
+        "(pip install 'onnxruntime-gpu[cuda,cudnn]' brings them as wheels); on a Jetson they come with JetPack: "
+        "put /usr/local/cuda/lib64 on LD_LIBRARY_PATH"),
+    "TensorrtExecutionProvider": (
+        "install TensorRT (libnvinfer) of the version this onnxruntime-gpu build was made for, with CUDA and cuDNN; "
+        "on a Jetson it comes with JetPack: check that libnvinfer is on LD_LIBRARY_PATH (ldconfig -p | grep nvinfer)"),
 }
 
 GRAPH_OPTIMIZATION = {
@@ -137,10 +162,37 @@ class SessionReport:
         return asdict(self) | {"primary": self.primary, "fell_back": self.fell_back}
 
 
+def provider_library_problem(provider: str) -> str | None:
+    """Why a GPU provider's library cannot be loaded here (the dynamic loader's message, which names the
+    missing dependency), or None when it loads or the provider has no library of its own."""
+    name = PROVIDER_LIBRARIES.get(provider)
+    if name is None:
+        return None
+    capi = Path(ort.__file__).parent / "capi"
+    file = capi / (f"{name}.dll" if os.name == "nt" else f"lib{name}.so")
+    if not file.is_file():
+        return f"this onnxruntime build lists it but has no {file.name} in {capi}"
+    try:
+        shared = capi / ("onnxruntime_providers_shared.dll" if os.name == "nt" else "libonnxruntime_providers_shared.so")
+        if shared.is_file():  # what every provider library links against; ORT loads it first as well
+            ctypes.CDLL(str(shared), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+        ctypes.CDLL(str(file))
+    except OSError as exc:
+        return f"its library {file.name} failed to load: {exc}"
+    return None
+
+
+def _strict_error(provider: str, why: str) -> ProviderError:
+    hint = PROVIDER_HINTS.get(provider, "install an onnxruntime build that has it")
+    return ProviderError(f"strict mode: {provider} was asked for and cannot run here ({why}). To use it: {hint}. "
+                         "Or drop strict mode (--strict-provider) to allow the fallback.")
+
+
 def plan_providers(
-    config: SessionConfig, available: Sequence[str]
+    config: SessionConfig, available: Sequence[str],
+    load_problem: Callable[[str], str | None] = provider_library_problem,
 ) -> tuple[list[tuple[str, dict[str, str]]], list[str], dict[str, str]]:
-    """Pick the providers to ask ORT for. Pure: unit tests pass a fake `available` list."""
+    """Pick the providers to ask ORT for. Unit tests pass a fake `available` list and `load_problem`."""
     plan: list[tuple[str, dict[str, str]]] = []
     skipped: dict[str, str] = {}
     requested = [PROVIDER_NAMES[n] for n in config.preference()]
@@ -148,13 +200,14 @@ def plan_providers(
         if full not in available:
             skipped[full] = f"not in onnxruntime.get_available_providers() of this build ({', '.join(available)})"
             continue
+        problem = load_problem(full)
+        if problem:
+            skipped[full] = f"listed by this build but not usable on this machine: {problem}"
+            continue
         options = {"tensorrt": config.tensorrt, "cuda": config.cuda}.get(short)
         plan.append((full, options.to_ort() if options else {}))
     if config.strict and skipped.get(requested[0]):
-        raise ProviderError(
-            f"strict mode: {requested[0]} was asked for but {skipped[requested[0]]}. "
-            "Install an onnxruntime build with it, or drop --strict to allow fallback."
-        )
+        raise _strict_error(requested[0], skipped[requested[0]])
     if "CPUExecutionProvider" not in [p for p, _ in plan] and not config.strict:
         # ORT appends CPU itself; listing it keeps the report honest about the fallback target.
         plan.append(("CPUExecutionProvider", {}))
@@ -167,12 +220,13 @@ def create_session(
     *,
     available: Sequence[str] | None = None,
     session_factory: Callable[..., Any] = ort.InferenceSession,
+    load_problem: Callable[[str], str | None] = provider_library_problem,
 ) -> tuple[Any, SessionReport]:
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ModelFileError(f"ONNX model not found at {model_path}: export it first (python -m modelprep.export)")
     available = list(ort.get_available_providers() if available is None else available)
-    plan, requested, skipped = plan_providers(config, available)
+    plan, requested, skipped = plan_providers(config, available, load_problem)
     if config.graph_optimization not in GRAPH_OPTIMIZATION:
         raise ConfigError(f"graph_optimization {config.graph_optimization!r}: use one of {', '.join(GRAPH_OPTIMIZATION)}")
     if config.intra_op_threads < 0:
@@ -185,19 +239,31 @@ def create_session(
     if config.strict and plan and plan[0][0] != "CPUExecutionProvider":
         # Creation fails if any node would silently land on the CPU.
         options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    options.log_severity_level = 3  # errors only: what a provider says on failure goes into the report
     start = time.perf_counter()
-    try:
-        session = session_factory(
-            str(model_path), sess_options=options,
-            providers=[p for p, _ in plan], provider_options=[o for _, o in plan],
-        )
-    except Exception as exc:  # ORT raises its own untyped errors for a bad file
-        if "protobuf" in str(exc).lower() or "load model" in str(exc).lower():
-            raise ModelFileError(
-                f"{model_path} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}). "
-                "Re-export it (python -m modelprep.export) or check the file was copied whole."
-            ) from None
-        raise
+    while True:
+        try:
+            # enable_fallback=0: ORT's wrapper would print an "EP Error" banner and retry on the CPU by
+            # itself (colliding with strict mode); the retry below keeps the reason instead.
+            session = session_factory(
+                str(model_path), sess_options=options,
+                providers=[p for p, _ in plan], provider_options=[o for _, o in plan], enable_fallback=0,
+            )
+            break
+        except Exception as exc:  # ORT raises its own untyped errors
+            if "protobuf" in str(exc).lower() or "load model" in str(exc).lower():
+                raise ModelFileError(
+                    f"{model_path} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}). "
+                    "Re-export it (python -m modelprep.export) or check the file was copied whole."
+                ) from None
+            failed = plan[0][0] if plan else "CPUExecutionProvider"
+            if failed == "CPUExecutionProvider":
+                raise
+            why = f"listed by this build but could not be created on this machine: {type(exc).__name__}: {exc}"
+            skipped[failed] = why[:600]
+            if config.strict:
+                raise _strict_error(failed, skipped[failed]) from None
+            plan = plan[1:] if len(plan) > 1 else [("CPUExecutionProvider", {})]
     create_s = time.perf_counter() - start
     report = SessionReport(
         requested=requested, available=available, skipped=skipped, got=list(session.get_providers()),

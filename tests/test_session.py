@@ -15,12 +15,17 @@ GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecution
 CPU_BUILD = ["CPUExecutionProvider"]
 
 
+def loads(provider):  # a fake GPU build whose provider libraries all load
+    return None
+
+
 class FakeSession:
     """Mimics ORT: keeps the providers it 'could load'; the rest fall back silently."""
 
     loadable = ("CPUExecutionProvider",)
 
-    def __init__(self, path, sess_options, providers, provider_options):
+    def __init__(self, path, sess_options, providers, provider_options, enable_fallback=1):
+        self.enable_fallback = enable_fallback
         self.asked = providers
         self.options = provider_options
         self.sess_options = sess_options
@@ -74,7 +79,7 @@ def test_plan_leaves_out_unavailable_providers_and_says_why():
 
 
 def test_plan_orders_gpu_providers_with_their_options():
-    plan, _, skipped = plan_providers(SessionConfig(providers=("auto",)), GPU_BUILD)
+    plan, _, skipped = plan_providers(SessionConfig(providers=("auto",)), GPU_BUILD, loads)
     assert [p for p, _ in plan] == GPU_BUILD
     assert plan[0][1]["trt_engine_cache_enable"] == "1" and plan[1][1]["arena_extend_strategy"] == "kSameAsRequested"
     assert list(skipped) == ["CoreMLExecutionProvider"]
@@ -89,13 +94,14 @@ def test_strict_refuses_a_provider_this_build_lacks(model_file):
 def test_silent_fallback_is_reported_and_strict_turns_it_into_an_error(model_file):
     config = SessionConfig(providers=("cuda",))
     with pytest.warns(UserWarning):
-        session, report = create_session(model_file, config, available=GPU_BUILD, session_factory=FakeSession)
+        session, report = create_session(model_file, config, available=GPU_BUILD, session_factory=FakeSession,
+                                         load_problem=loads)
     assert report.fell_back and report.primary == "CPUExecutionProvider"
     assert report.requested[0] == "CUDAExecutionProvider"
     with pytest.raises(ProviderError, match="asked for CUDAExecutionProvider but the session runs on CPU"):
         with pytest.warns(UserWarning):
             create_session(model_file, SessionConfig(providers=("cuda",), strict=True), available=GPU_BUILD,
-                           session_factory=FakeSession)
+                           session_factory=FakeSession, load_problem=loads)
 
 
 def test_strict_disables_cpu_fallback_in_the_session(model_file):
@@ -103,10 +109,41 @@ def test_strict_disables_cpu_fallback_in_the_session(model_file):
         loadable = ("CUDAExecutionProvider",)
 
     session, report = create_session(
-        model_file, SessionConfig(providers=("cuda",), strict=True), available=GPU_BUILD, session_factory=GpuSession)
+        model_file, SessionConfig(providers=("cuda",), strict=True), available=GPU_BUILD, session_factory=GpuSession,
+        load_problem=loads)
     assert session.asked == ["CUDAExecutionProvider"], "strict mode must not list CPU as a fallback"
     assert session.sess_options.get_session_config_entry("session.disable_cpu_ep_fallback") == "1"
     assert not report.fell_back and report.create_s >= 0
+
+
+def test_a_provider_whose_library_does_not_load_is_skipped_with_the_loader_message(model_file):
+    missing = "its library libonnxruntime_providers_cuda.so failed to load: libcublasLt.so.13: cannot open shared object file"
+    config = SessionConfig(providers=("cuda",))
+    session, report = create_session(model_file, config, available=GPU_BUILD, session_factory=FakeSession,
+                                     load_problem=lambda p: missing if p == "CUDAExecutionProvider" else None)
+    assert session.asked == ["CPUExecutionProvider"], "ORT is never asked for a provider that cannot load"
+    assert session.enable_fallback == 0, "ORT's own print-and-retry fallback stays off"
+    assert report.fell_back and "libcublasLt.so.13" in report.skipped["CUDAExecutionProvider"]
+    with pytest.raises(ProviderError, match=r"(?s)CUDAExecutionProvider.*libcublasLt\.so\.13.*cuDNN"):
+        create_session(model_file, SessionConfig(providers=("cuda",), strict=True), available=GPU_BUILD,
+                       session_factory=FakeSession, load_problem=lambda p: missing)
+
+
+def test_a_provider_that_loads_but_cannot_be_created_is_skipped_with_ort_s_message(model_file):
+    class NoDevice(FakeSession):
+        def __init__(self, path, sess_options, providers, provider_options, enable_fallback=1):
+            if providers[0] == "CUDAExecutionProvider":
+                raise RuntimeError("CUDA failure 100: no CUDA-capable device is detected")
+            super().__init__(path, sess_options, providers, provider_options, enable_fallback)
+
+    session, report = create_session(model_file, SessionConfig(providers=("cuda",)), available=GPU_BUILD,
+                                     session_factory=NoDevice, load_problem=loads)
+    assert report.primary == "CPUExecutionProvider"
+    assert "could not be created on this machine" in report.skipped["CUDAExecutionProvider"]
+    assert "no CUDA-capable device" in report.skipped["CUDAExecutionProvider"]
+    with pytest.raises(ProviderError, match="strict mode: CUDAExecutionProvider.*no CUDA-capable device"):
+        create_session(model_file, SessionConfig(providers=("cuda",), strict=True), available=GPU_BUILD,
+                       session_factory=NoDevice, load_problem=loads)
 
 
 def test_unknown_provider_and_missing_model(tmp_path):
