@@ -15,7 +15,7 @@ REPORTS ?= reports
 EMBED_SIGNOFF_INVOCATION := $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 export EMBED_SIGNOFF_INVOCATION
 
-.PHONY: venv signoff test bench clean report browser mutants-doc
+.PHONY: venv signoff test test-gpu-build bench clean report browser mutants-doc
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,8 +31,9 @@ venv: $(STAMP)
 
 ## The main job: the acceptance suite on the embedded default model; exits non-zero unless signed off.
 signoff: $(STAMP)
-	$(BIN)/python -m pytest acceptance --accept-profile $(PROFILE) --model $(MODEL) --provider $(PROVIDER) \
-		--reports-dir $(REPORTS) --require-signoff $(PYTEST_ARGS); status=$$?; \
+	@echo "sign-off: $(MODEL) on $(PROVIDER), profile $(PROFILE)$(if $(BASELINE), against $(BASELINE),)$(if $(PRECISION_MODEL), (then $(PRECISION_MODEL) side by side),)"
+	@$(BIN)/python -m pytest acceptance --accept-profile $(PROFILE) --model $(MODEL) --provider $(PROVIDER) \
+		--reports-dir $(REPORTS) --require-signoff $(if $(BASELINE),--baseline $(BASELINE),) $(PYTEST_ARGS); status=$$?; \
 	if [ -n "$(PRECISION_MODEL)" ]; then \
 		$(BIN)/python -m pytest acceptance -q --accept-profile $(PROFILE) --model $(PRECISION_MODEL) --provider $(PROVIDER) \
 			--reports-dir $(REPORTS)/precision -m "parity or norm or retrieval or edge" >/dev/null; \
@@ -45,6 +46,18 @@ signoff: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest tests -n 2 $(PYTEST_ARGS)
 
+## The session factory against the real onnxruntime-gpu wheel (no GPU needed): its own venv, .venv-gpu.
+GPU_VENV := .venv-gpu
+ORT_GPU ?= onnxruntime-gpu==1.31.1
+$(GPU_VENV)/.installed:
+	@test -x $(GPU_VENV)/bin/python || $(PY) -m venv $(GPU_VENV)
+	@echo "installing $(ORT_GPU) into $(GPU_VENV) (about 255 MB, kept in pip's cache)"
+	@$(GPU_VENV)/bin/pip install -q --disable-pip-version-check "$(ORT_GPU)" numpy tokenizers pytest
+	@touch $@
+
+test-gpu-build: $(GPU_VENV)/.installed
+	$(GPU_VENV)/bin/python -m pytest tests/test_gpu_build.py --noconftest -p no:cacheprovider -q $(PYTEST_ARGS)
+
 ## docs/mutants.md from the meta-test results `make test` leaves in reports/mutants/ (no test rewrites it).
 mutants-doc: $(STAMP)
 	@$(BIN)/python -m tests.test_mutants
@@ -54,10 +67,15 @@ browser:
 		|| echo "chromium could not be installed: the dashboard browser test will skip"; }
 
 ## The Allure dashboard from the last acceptance run: reports/allure-report/index.html (SINGLE_FILE=1: one file).
-report: $(NODE_STAMP)
+## RUNS="DIR ..." merges several devices' reports dirs into one: reports/fleet/allure-report/index.html.
+report: $(NODE_STAMP) $(STAMP)
+ifdef RUNS
+	$(BIN)/python -m acceptance.fleet $(RUNS) --out $(REPORTS)/fleet $(if $(SINGLE_FILE),--single-file,)
+else
 	@test -d $(REPORTS)/allure-results || { echo "no $(REPORTS)/allure-results: run make signoff first"; exit 2; }
-	ALLURE_SINGLE_FILE=$(if $(SINGLE_FILE),1,0) npx allure generate $(REPORTS)/allure-results
+	ALLURE_SIGNOFF_JSON=$(REPORTS)/signoff.json ALLURE_SINGLE_FILE=$(if $(SINGLE_FILE),1,0) npx allure generate $(REPORTS)/allure-results
 	@echo "dashboard: $(REPORTS)/allure-report$(if $(SINGLE_FILE),-single,)/index.html"
+endif
 
 bench: $(STAMP)
 	$(BIN)/python -m modelprep.bench --model $(MODEL) --out $(REPORTS)/bench.json

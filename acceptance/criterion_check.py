@@ -29,10 +29,12 @@ class CriterionCheck:
         to look when it misses (e.g. the first stage that diverges)."""
         self.item.user_properties.append(("criterion_measured", {"value": float(measured), "details": details}))
         record(self.criterion, float(measured), details, baseline=self.baseline_value)
-        assert self.criterion.passes(measured), (
-            f"{self.criterion.id}: measured {measured:.6g} {self.criterion.unit} misses the target "
-            f"{self.criterion.target_text} (profile {self.profile_name})" + (f"; {hint}" if hint else "")
-        )
+        if not self.criterion.passes(measured):
+            # Raised, not asserted: pytest's assertion rewriting would append reprs of every object
+            # in the expression to a message that already says everything.
+            raise AssertionError(
+                f"{self.criterion.id}: measured {measured:.6g} {self.criterion.unit} misses the target "
+                f"{self.criterion.target_text} (profile {self.profile_name})" + (f"; {hint}" if hint else ""))
 
     def check_timing(self, quiet: Quiet, measured: float, **details: Any) -> None:
         """A timing figure: judged only when the machine was quiet while it was measured; a figure that

@@ -11,6 +11,7 @@ import pytest
 
 from acceptance.faults import inject
 from acceptance.profile import Profile
+from acceptance.progress import ProgressReporter
 from acceptance.signoff_run import SignoffRun, signoff_run as _signoff_run
 from modelprep.assets import checkpoint_dir, ensure_artifacts
 from modelprep.reference import Reference
@@ -65,17 +66,30 @@ def session_config(pytestconfig: pytest.Config, manifest) -> SessionConfig:
 
 
 @pytest.fixture(scope="session")
-def embedder(manifest, session_config, pytestconfig: pytest.Config, run_dir: Path) -> Embedder:
+def embedder(manifest, session_config, pytestconfig: pytest.Config, run_dir: Path, progress) -> Embedder:
     """One embedder per worker; its session report and the hashes of the files it loaded are kept
     for the run's environment."""
     with allure.step(f"load model {manifest.id}"):
-        ensure_artifacts(manifest)
-        emb = inject(Embedder(manifest, session_config), pytestconfig.getoption("--inject-fault"))
+        with progress.phase(f"model {manifest.id}: files (built on first use: export, checker, parity gate)"):
+            ensure_artifacts(manifest)
+        # With TensorRT the session builds (or loads) its engine here: minutes for a 4B model, and the
+        # builder gives no percentage, so the phase shows the time it took.
+        with progress.phase(f"session on {session_config.providers[0]}"
+                            + (" (TensorRT engine build or load)" if session_config.providers[0] in ("tensorrt", "auto")
+                               else "")) as phase:
+            emb = inject(Embedder(manifest, session_config), pytestconfig.getoption("--inject-fault"))
+            phase.update(f"runs on {emb.report.primary}")
     worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
     (run_dir / f"session-{worker}.json").write_text(json.dumps(emb.report.as_dict()))
     # What this worker really loaded and how it was verified: the hash the report states.
     (run_dir / f"identity-{worker}.json").write_text(json.dumps(emb.identity.as_dict() if emb.identity else {}))
     return emb
+
+
+@pytest.fixture(scope="session")
+def progress(signoff_run: SignoffRun) -> ProgressReporter:
+    """Live progress for long phases (acceptance/progress.py)."""
+    return signoff_run.progress
 
 
 @pytest.fixture(scope="session")

@@ -22,12 +22,16 @@ from acceptance.criteria_index import measured_criteria
 from acceptance.environment import describe_environment
 from acceptance.faults import FaultError, parse_fault
 from acceptance.profile import ProfileError, load_profile
+from acceptance.progress import ProgressReporter
 from acceptance.recorder import SignoffRecorder
 from acceptance.run_record import archive_previous, start_run
 from acceptance.signoff_run import SIGNOFF_RUN, SignoffRun
+import onnxruntime as ort
+
 from runtime.artifact import verified_sha256
 from runtime.errors import EmbeddingError
 from runtime.manifest import cache_root, load_manifest
+from runtime.session import SessionConfig, plan_providers
 
 pytest_plugins = ["acceptance.deployment", "acceptance.criterion_check"]
 
@@ -68,6 +72,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _runs_acceptance(config):
         return
     reports = Path(config.getoption("--reports-dir"))
+    if config.option.tbstyle == "auto":
+        # The criteria table says what failed and why; pytest's long tracebacks (fixture reprs and all)
+        # would bury it. One line per failure unless --tb asks for more; the full text goes to
+        # reports/failures.log (acceptance/recorder.py) and to Allure.
+        config.option.tbstyle = "line"
+    # ORT's own warnings and errors (red lines on the console) stay out of a sign-off's terminal: what
+    # matters of them (a provider that did not load) is in each session's report.
+    ort.set_default_logger_severity(3)
     controller = not _is_worker(config) and not config.option.collectonly
     record = None
     baseline = None
@@ -102,6 +114,10 @@ def pytest_configure(config: pytest.Config) -> None:
             )
         if controller and baseline_error is not None:
             raise baseline_error
+        if config.getoption("--strict-provider"):
+            # One clear message at start-up (the missing library, what to install), not one error per test.
+            plan_providers(SessionConfig(providers=(config.getoption("--provider"),), strict=True),
+                           ort.get_available_providers())
         if baseline is not None:
             _check_baseline(config, baseline, profile, manifest)
         elif _is_worker(config) and "signoff_baseline" in config.workerinput:
@@ -109,7 +125,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except (ProfileError, EmbeddingError, FaultError, BaselineError) as exc:
         raise pytest.UsageError(str(exc)) from None
     state = config.stash[SIGNOFF_RUN] = SignoffRun(profile=profile, reports_dir=reports, record=record,
-                                                   baseline=baseline)
+                                                   baseline=baseline, progress=ProgressReporter(config))
     if record is not None:
         config.pluginmanager.register(SignoffRecorder(config, state), "signoff-recorder")
         for stale in state.run_dir.glob("*.json"):
@@ -160,6 +176,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if SIGNOFF_RUN not in item.config.stash:
         return report
+    if report.failed and call.excinfo is not None:
+        # The whole traceback for reports/failures.log, whatever --tb the terminal shows.
+        # From the test function on (pytest's own frames before it say nothing about the deployment).
+        call.excinfo.traceback = call.excinfo.traceback.cut(path=item.path)
+        report.user_properties.append(("full_traceback", str(call.excinfo.getrepr(style="long"))))
     if call.excinfo is not None and not call.excinfo.errisinstance((AssertionError, pytest.skip.Exception)):
         # A busy machine is a reason of its own, not a defect: its message is the whole reason.
         error = str(call.excinfo.value) if call.excinfo.errisinstance(MachineBusy) else \

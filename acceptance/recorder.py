@@ -35,12 +35,16 @@ class SignoffRecorder:
         self.outcomes: dict[str, Outcome] = {}
         self.verdict: Verdict | None = None
         self.interrupted = False
+        self.tracebacks: list[str] = []
+        self.full_log: Path | None = None
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         self.interrupted = True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = dict(report.user_properties)
+        if report.failed:  # the whole traceback, whatever --tb shows (failures.log, and Allure has it too)
+            self.tracebacks.append(f"{report.nodeid} ({report.when})\n{props.get('full_traceback', report.longreprtext)}\n")
         criterion_id = props.get("criterion_id")
         if criterion_id is None:
             return
@@ -79,9 +83,12 @@ class SignoffRecorder:
         reports = self.state.reports_dir
         verdict.measurements["plots"] = [str(p) for p in draw_all(verdict.as_dict(), reports / "plots")]
         verdict.write(reports / "signoff.json")
+        self.full_log = reports / "failures.log"
+        self.full_log.write_text("".join(self.tracebacks) or "no test failed\n", encoding="utf-8")
         write_completion_report(verdict.as_dict(), reports / "signoff.md")
         if getattr(config.option, "allure_report_dir", None):
-            write_run_files(Path(config.option.allure_report_dir), verdict.as_dict(), verdict.profile)
+            write_run_files(Path(config.option.allure_report_dir), verdict.as_dict(), verdict.profile,
+                            reports / "signoff.md")
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus: int, config: pytest.Config) -> None:
         if self.verdict is None:
@@ -96,7 +103,11 @@ class SignoffRecorder:
             f"run {run.get('run_id')} ({run.get('ended')}); tested {model.get('onnx') or 'no model file'}"
             + (f" sha256 {model['onnx_sha256'][:16]}…, checked against "
                f"{', '.join(model.get('verified_against') or []) or 'no recorded hash'}" if model.get("onnx_sha256") else ""))
+        for name, why in (self.verdict.environment.get("providers_skipped") or {}).items():
+            terminalreporter.write_line(f"provider {name} not used: {why}")
         terminalreporter.write_line(f"signoff.json: {self.state.reports_dir / 'signoff.json'}")
+        if self.tracebacks and self.full_log is not None and config.option.tbstyle in ("line", "no"):
+            terminalreporter.write_line(f"full tracebacks: {self.full_log} (or run with --tb=long)")
 
 
 def _reason(report: pytest.TestReport, props: dict[str, Any]) -> str:

@@ -3,13 +3,14 @@ fixtures (`signoff_run`, `profile`, `reports_dir`, `run_dir`), never through pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from acceptance.baseline import Baseline
 from acceptance.profile import Profile
+from acceptance.progress import ProgressReporter
 from acceptance.run_record import RunRecord
 
 
@@ -19,6 +20,7 @@ class SignoffRun:
     reports_dir: Path  # signoff.json, signoff.md, plots/, latency_raw.csv, allure-results/
     record: RunRecord | None  # None in xdist workers and --collect-only: the controller keeps it
     baseline: Baseline | None = None  # --baseline: the earlier run this one is compared with
+    progress: ProgressReporter = field(default_factory=lambda: ProgressReporter(None))  # long phases, live
 
     @property
     def run_dir(self) -> Path:

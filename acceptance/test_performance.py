@@ -14,6 +14,7 @@ import json
 from dataclasses import replace
 
 import allure
+import numpy as np
 import pytest
 
 from acceptance import plots
@@ -37,34 +38,12 @@ def _alone_on_the_machine(pytestconfig):
 
 
 @pytest.fixture(scope="module")
-def latency_grid(embedder, profile, reports_dir, run_dir) -> dict[tuple[int, int], Quiet]:
+def latency_grid(embedder, profile, reports_dir, run_dir, progress) -> dict[tuple[int, int], Quiet]:
     """Every cell measured when the machine is quiet (re-measured while others use the cores): the
     value of each Quiet is its LatencyCell, with the contention figures inside."""
-    min_samples = profile.setting("min_samples")
     query_tokens = profile.setting("latency_text_tokens")
-    limits = BusyLimits.from_profile(profile)
-    cells: dict[tuple[int, int], Quiet] = {}
-    raw_rows = []
-    for batch_size in profile.setting("grid_batch_sizes"):
-        for tokens in sorted(set(profile.setting("grid_text_tokens")) | {query_tokens}):
-            effective = min(tokens, embedder.manifest.max_length)
-            if (batch_size, effective) in cells:  # past max_length the model sees the same input
-                same = cells[(batch_size, effective)]
-                cells[(batch_size, tokens)] = replace(same, value=replace(same.value, text_tokens=tokens))
-                continue
-            criterion_cell = batch_size in CRITERION_BATCHES and tokens == query_tokens
-            with allure.step(f"measure batch {batch_size} x {tokens} tokens (warm-up excluded)"):
-                quiet = measure_when_quiet(lambda: measure_latency(
-                    embedder, batch_size=batch_size, text_tokens=tokens, min_samples=min_samples,
-                    warmup=profile.setting("warmup_queries" if criterion_cell else "grid_warmup_queries"),
-                    min_duration_s=profile.setting("min_duration_s"),
-                    max_duration_s=None if criterion_cell else profile.setting("grid_cell_max_s"),
-                    seed=batch_size * 1000 + tokens,
-                ), limits)
-            cell, samples = quiet.value
-            quiet.value = replace(cell, contention=quiet.figures())
-            cells[(batch_size, tokens)] = quiet
-            raw_rows += [(batch_size, tokens, i, f"{ms:.4f}") for i, ms in enumerate(samples)]
+    with progress.phase("latency grid") as phase:
+        cells, raw_rows = _measure_grid(embedder, profile, phase)
     reports = reports_dir
     with open(reports / "latency_raw.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
@@ -79,6 +58,43 @@ def latency_grid(embedder, profile, reports_dir, run_dir) -> dict[tuple[int, int
     for draw in (plots.latency_vs_batch, plots.latency_vs_length):
         draw(view, reports / "plots")
     return cells
+
+
+def _measure_grid(embedder, profile, phase) -> tuple[dict[tuple[int, int], Quiet], list[tuple]]:
+    min_samples = profile.setting("min_samples")
+    query_tokens = profile.setting("latency_text_tokens")
+    limits = BusyLimits.from_profile(profile)
+    cells: dict[tuple[int, int], Quiet] = {}
+    raw_rows: list[tuple] = []
+    for batch_size in profile.setting("grid_batch_sizes"):
+        for tokens in sorted(set(profile.setting("grid_text_tokens")) | {query_tokens}):
+            effective = min(tokens, embedder.manifest.max_length)
+            if (batch_size, effective) in cells:  # past max_length the model sees the same input
+                same = cells[(batch_size, effective)]
+                cells[(batch_size, tokens)] = replace(same, value=replace(same.value, text_tokens=tokens))
+                continue
+            criterion_cell = batch_size in CRITERION_BATCHES and tokens == query_tokens
+
+            def shown(samples: list[float], b=batch_size, t=tokens) -> None:
+                if len(samples) % 10 == 0:
+                    phase.update(f"batch {b} x {t} tokens: {len(samples)}/{min_samples['p95']} samples, "
+                                 f"p95 so far {np.percentile(samples, 95):.1f} ms")
+
+            with allure.step(f"measure batch {batch_size} x {tokens} tokens (warm-up excluded)"):
+                quiet = measure_when_quiet(lambda: measure_latency(
+                    embedder, batch_size=batch_size, text_tokens=tokens, min_samples=min_samples,
+                    warmup=profile.setting("warmup_queries" if criterion_cell else "grid_warmup_queries"),
+                    min_duration_s=profile.setting("min_duration_s"),
+                    max_duration_s=None if criterion_cell else profile.setting("grid_cell_max_s"),
+                    seed=batch_size * 1000 + tokens, on_sample=shown,
+                ), limits, on_retry=lambda seen, attempt: phase.update(
+                    f"machine busy ({seen.describe()}): measuring again, attempt {attempt + 1}"))
+            cell, samples = quiet.value
+            quiet.value = replace(cell, contention=quiet.figures())
+            cells[(batch_size, tokens)] = quiet
+            raw_rows += [(batch_size, tokens, i, f"{ms:.4f}") for i, ms in enumerate(samples)]
+            phase.update(f"batch {batch_size} x {tokens} tokens: p95 {cell.p95_ms:.1f} ms ({cell.samples} samples)")
+    return cells, raw_rows
 
 
 @pytest.mark.latency
@@ -104,9 +120,12 @@ def test_latency_p95(latency_grid, profile, criterion, batch_size, reports_dir):
     "threads",
     [pytest.param(t, marks=pytest.mark.criterion(f"throughput.qps.threads_{t}"), id=f"threads_{t}") for t in (1, 4)],
 )
-def test_throughput(embedder, profile, criterion, threads):
-    quiet = measure_when_quiet(lambda: measure_throughput(
-        embedder, threads=threads, duration_s=profile.setting("throughput_duration_s"),
-        text_tokens=profile.setting("latency_text_tokens"),
-    ), BusyLimits.from_profile(profile))
+def test_throughput(embedder, profile, criterion, threads, progress):
+    with progress.phase(f"throughput, {threads} thread{'s' if threads > 1 else ''}") as phase:
+        quiet = measure_when_quiet(lambda: measure_throughput(
+            embedder, threads=threads, duration_s=profile.setting("throughput_duration_s"),
+            text_tokens=profile.setting("latency_text_tokens"),
+            on_tick=lambda left, done: phase.update(f"{done} queries, {left:.0f} s left"),
+        ), BusyLimits.from_profile(profile))
+        phase.update(f"{quiet.value:.1f} QPS")
     criterion.check_timing(quiet, quiet.value, threads=threads, duration_s=profile.setting("throughput_duration_s"))

@@ -19,14 +19,19 @@ KINDS = ("document", "query")
 
 
 @pytest.fixture(scope="module")
-def parity(embedder, reference, profile):
+def parity(embedder, reference, profile, progress):
     """The parity corpus embedded by the deployment at every batch size the profile serves
     (parity_batch_sizes: a kernel or engine profile wrong at one batch shape shows here), and by the
     PyTorch baseline (cached)."""
     texts = list(parity_texts())
-    baseline = {kind: reference.encode_cached(texts, kind=kind) for kind in KINDS}
-    deployed = {(kind, size): embedder.encode(texts, kind=kind, batch_size=size)
-                for size in profile.setting("parity_batch_sizes") for kind in KINDS}
+    with progress.phase(f"PyTorch baseline: {len(texts)} texts x {len(KINDS)} kinds (cached after the first run)"):
+        baseline = {kind: reference.encode_cached(texts, kind=kind) for kind in KINDS}
+    with progress.phase("deployment: the parity corpus at each batch size") as phase:
+        deployed = {}
+        for size in profile.setting("parity_batch_sizes"):
+            phase.update(f"batch size {size}")
+            for kind in KINDS:
+                deployed[(kind, size)] = embedder.encode(texts, kind=kind, batch_size=size)
     return texts, deployed, baseline
 
 

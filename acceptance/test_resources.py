@@ -22,11 +22,14 @@ def run_probe(manifest, provider: str, batch: int, *extra: str) -> dict:
 
 @pytest.mark.resources
 @pytest.mark.criterion("resources.cpu_memory_mb")
-def test_cpu_memory(manifest, session_config, embedder, criterion):
+def test_cpu_memory(manifest, session_config, embedder, criterion, progress):
     """Peak RSS of a fresh process serving batch 32; its cold and warm session creation times ride along
     (on CPU there is no engine cache, so 'warm' is the second fresh process, with the file in page cache)."""
-    cold = run_probe(manifest, session_config.providers[0], 32)
-    warm = run_probe(manifest, session_config.providers[0], 32)
+    with progress.phase("resource probe: two fresh processes serving batch 32") as phase:
+        cold = run_probe(manifest, session_config.providers[0], 32)
+        phase.update(f"cold: peak RSS {cold['peak_rss_mib']:.0f} MiB")
+        warm = run_probe(manifest, session_config.providers[0], 32)
+        phase.update(f"peak RSS {cold['peak_rss_mib']:.0f} / {warm['peak_rss_mib']:.0f} MiB (cold / warm)")
     criterion.check(max(cold["peak_rss_mib"], warm["peak_rss_mib"]), cold_create_s=cold["create_s"],
                     warm_create_s=warm["create_s"], cold=cold, warm=warm)
 

@@ -7,6 +7,7 @@ and at least as many samples as the percentile needs (MLPerf LoadGen's early-sto
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -82,6 +83,7 @@ class LatencyCell:
 def measure_latency(
     embedder: Embedder, *, batch_size: int, text_tokens: int, min_samples: dict[str, int], warmup: int,
     min_duration_s: float, max_duration_s: float | None = None, seed: int = 0,
+    on_sample: Callable[[list[float]], None] | None = None,
 ) -> tuple[LatencyCell, np.ndarray]:
     """Query latencies for one (batch size, text length) cell.
 
@@ -106,6 +108,8 @@ def measure_latency(
         t0 = time.perf_counter()
         result = embedder.embed(texts, batch_size=batch_size)
         latencies.append((time.perf_counter() - t0) * 1e3)
+        if on_sample is not None:  # outside the timed region
+            on_sample(latencies)
         usage = result.usage
         phases.append((usage.tokenize_ms, usage.inference_ms, usage.pool_ms))
         if first is None:
@@ -131,7 +135,8 @@ def alone_vs_batched(embedder: Embedder, texts: list[str], batched: np.ndarray) 
     return float(cosines(alone, batched).min())
 
 
-def measure_throughput(embedder: Embedder, *, threads: int, duration_s: float, text_tokens: int, seed: int = 0) -> float:
+def measure_throughput(embedder: Embedder, *, threads: int, duration_s: float, text_tokens: int, seed: int = 0,
+                       on_tick: Callable[[float, int], None] | None = None) -> float:
     """Queries (one text each) per second over a fixed duration, `threads` callers sharing one embedder."""
     factory = TextFactory(embedder, seed=seed)
     per_thread = [factory.batch(2048, text_tokens) for _ in range(threads)]
@@ -150,7 +155,10 @@ def measure_throughput(embedder: Embedder, *, threads: int, duration_s: float, t
     start = time.perf_counter()
     for t in pool:
         t.start()
-    time.sleep(duration_s)
+    while (left := duration_s - (time.perf_counter() - start)) > 0:
+        time.sleep(min(left, 0.5))
+        if on_tick is not None:
+            on_tick(max(left - 0.5, 0.0), sum(counts))  # seconds left, queries so far
     stop.set()
     for t in pool:
         t.join()
