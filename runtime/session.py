@@ -182,8 +182,8 @@ def provider_library_problem(provider: str) -> str | None:
     return None
 
 
-def _strict_error(provider: str, why: str) -> ProviderError:
-    hint = PROVIDER_HINTS.get(provider, "install an onnxruntime build that has it")
+def _strict_error(provider: str, why: str, hint: str | None = None) -> ProviderError:
+    hint = hint or PROVIDER_HINTS.get(provider, "install an onnxruntime build that has it")
     return ProviderError(f"strict mode: {provider} was asked for and cannot run here ({why}). To use it: {hint}. "
                          "Or drop strict mode (--strict-provider) to allow the fallback.")
 
@@ -208,8 +208,12 @@ def plan_providers(
         plan.append((full, options.to_ort() if options else {}))
     if config.strict and skipped.get(requested[0]):
         raise _strict_error(requested[0], skipped[requested[0]])
-    if "CPUExecutionProvider" not in [p for p, _ in plan] and not config.strict:
-        # ORT appends CPU itself; listing it keeps the report honest about the fallback target.
+    if "CPUExecutionProvider" not in [p for p, _ in plan]:
+        # Listed even in strict mode: ORT puts shape computations (Shape, Gather on int64, ...) on the
+        # CPU by design, next to a GPU provider, so a real model cannot run with the CPU disabled
+        # (measured on an H200: qwen3-tiny under CUDA with session.disable_cpu_ep_fallback=1 fails to
+        # create). Strict mode checks the session's primary provider instead, and the report gives
+        # the node placement per provider.
         plan.append(("CPUExecutionProvider", {}))
     return plan, requested, skipped
 
@@ -236,9 +240,6 @@ def create_session(
     options.intra_op_num_threads = config.intra_op_threads
     if config.record_placement:
         options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
-    if config.strict and plan and plan[0][0] != "CPUExecutionProvider":
-        # Creation fails if any node would silently land on the CPU.
-        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     options.log_severity_level = 3  # errors only: what a provider says on failure goes into the report
     start = time.perf_counter()
     while True:
@@ -262,7 +263,9 @@ def create_session(
             why = f"listed by this build but could not be created on this machine: {type(exc).__name__}: {exc}"
             skipped[failed] = why[:600]
             if config.strict:
-                raise _strict_error(failed, skipped[failed]) from None
+                raise _strict_error(failed, skipped[failed], hint=(
+                    "check that this process sees the GPU (nvidia-smi; in a container, the NVIDIA runtime) "
+                    "and that the provider options are valid for it")) from None
             plan = plan[1:] if len(plan) > 1 else [("CPUExecutionProvider", {})]
     create_s = time.perf_counter() - start
     report = SessionReport(
@@ -270,9 +273,11 @@ def create_session(
         provider_options=dict(plan), create_s=create_s,
         placement=node_placement(session) if config.record_placement else "not recorded",
     )
-    if config.strict and report.fell_back:
+    if config.strict and (report.fell_back or (isinstance(report.placement, dict)
+                                               and not report.placement.get(requested[0]))):
         raise ProviderError(
-            f"strict mode: asked for {requested[0]} but the session runs on {report.primary}. "
+            f"strict mode: asked for {requested[0]} but the session runs on {report.primary} "
+            f"(nodes per provider: {report.placement}). "
             "Check the provider's libraries (CUDA, cuDNN, TensorRT) are installed and visible."
         )
     return session, report
