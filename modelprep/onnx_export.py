@@ -123,11 +123,19 @@ def export_and_gate(
 ) -> ParityResult:
     """Export into out_dir, then gate_and_record(); `record` adds fields to artifact.json."""
     out_dir = Path(out_dir)
+    live = sys.stderr.isatty()  # a spinner with the elapsed time on a terminal; one line per step in a log
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=True, disable=not sys.stderr.isatty()) as progress:
-        step = progress.add_task(f"exporting {manifest.id} to ONNX (opset {opset})", total=None)
+                  transient=True, disable=not live) as progress:
+        started = time.perf_counter()
+
+        def step(text: str, task=None):
+            if not live:
+                print(f"{text} ... ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
+            return progress.add_task(text, total=None) if task is None else progress.update(task, description=text)
+
+        task = step(f"exporting {manifest.id} to ONNX (opset {opset}; onnx.checker after it)")
         onnx_export(checkpoint, out_dir, opset=opset)
-        progress.update(step, description=f"parity gate for {manifest.id} vs PyTorch fp32")
+        step(f"parity gate for {manifest.id} vs PyTorch fp32", task)
         return gate_and_record(manifest, checkpoint, out_dir,
                                {"checkpoint": str(checkpoint), "opset": opset, **(record or {})}, probe=probe)
 

@@ -46,8 +46,10 @@ def test_tensorrt_options_reach_the_provider_plan(tmp_path):
     plan, requested, skipped = plan_providers(
         SessionConfig(providers=("tensorrt", "cuda"), tensorrt=opts, strict=True),
         ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+        load_problem=lambda provider: None,  # a GPU build whose libraries load
     )
-    assert [p for p, _ in plan] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"], "strict: no CPU fallback"
+    # The CPU stays listed even in strict mode: ORT puts shape computations there by design.
+    assert [p for p, _ in plan] == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     trt = plan[0][1]
     assert trt["trt_fp16_enable"] == "1" and trt["trt_engine_cache_enable"] == "1"
     assert trt["trt_engine_cache_path"].startswith(str(tmp_path)) and "-trt10.13-fp16-" in trt["trt_engine_cache_path"]
