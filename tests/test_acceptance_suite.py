@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,11 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_suite(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[subprocess.CompletedProcess, dict | None]:
     reports = tmp_path / "reports"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "acceptance", "-p", "no:cacheprovider", "--reports-dir", str(reports), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env,
     )
     signoff = reports / "signoff.json"
     return done, json.loads(signoff.read_text()) if signoff.exists() else None
@@ -61,8 +62,12 @@ def test_random_weight_model_skips_semantics_with_a_reason(tmp_path, model):
 
 
 def test_xdist_gives_the_same_verdict_as_a_serial_run(tmp_path):
-    _, serial = run_suite(tmp_path / "serial", "-m", "quality or parity or norm")
-    _, parallel = run_suite(tmp_path / "xdist", "-m", "quality or parity or norm", "-n", "2")
+    # The meta-tests' profile (parity at one batch size) and Hypothesis profile: what is compared here
+    # is how the verdict is assembled from several workers, not the thresholds.
+    args = ("-m", "quality or parity or norm", "--accept-profile", str(ROOT / "tests" / "meta-profile.toml"))
+    env = os.environ | {"HYPOTHESIS_PROFILE": "meta"}
+    _, serial = run_suite(tmp_path / "serial", *args, env=env)
+    _, parallel = run_suite(tmp_path / "xdist", *args, "-n", "2", env=env)
     assert statuses(serial) == statuses(parallel)
     assert statuses(parallel)["parity.min_cosine"] == "pass"
     assert statuses(parallel)["integration.tests_passing"] == "not-run"

@@ -19,6 +19,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# The meta-tests' profiles (parity at one batch size, Hypothesis without shrinking): the dashboard is
+# what is tested here, not the thresholds.
+META = ("--accept-profile", str(ROOT / "tests" / "meta-profile.toml"))
+META_ENV = os.environ | {"HYPOTHESIS_PROFILE": "meta"}
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -36,7 +40,7 @@ def dashboard(tmp_path_factory):
     work = tmp_path_factory.mktemp("dashboard")
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "acceptance", "-p", "no:cacheprovider", "-q", "-m", "integration or parity",
-         "--reports-dir", str(work)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+         "--reports-dir", str(work), *META], cwd=ROOT, capture_output=True, text=True, timeout=600, env=META_ENV)
     assert (work / "allure-results" / "environment.properties").is_file(), run.stdout[-2000:]
     assert (work / "allure-results" / "categories.json").is_file()
     gen = subprocess.run(["npx", "allure", "generate", str(work / "allure-results"), "-o", str(work / "report")],
@@ -111,8 +115,8 @@ def test_fleet_dashboard_keeps_two_devices_apart_under_one_verdict(dashboard, tm
     fp16 = tmp_path / "fp16"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "acceptance", "-p", "no:cacheprovider", "-q", "-m", "parity",
-         "--model", "all-minilm-l6-v2-fp16", "--reports-dir", str(fp16)], cwd=ROOT, capture_output=True, text=True,
-        timeout=600)
+         "--model", "all-minilm-l6-v2-fp16", "--reports-dir", str(fp16), *META], cwd=ROOT, capture_output=True,
+        text=True, timeout=600, env=META_ENV)
     assert (fp16 / "signoff.json").is_file(), run.stdout[-2000:]
     out = tmp_path / "fleet"
     merge = subprocess.run([sys.executable, "-m", "acceptance.fleet", f"fp32={fp32}", f"fp16={fp16}", "--out", str(out)],

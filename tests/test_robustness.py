@@ -346,6 +346,10 @@ def run_suite(tmp_path: Path, *args: str, env: dict | None = None) -> tuple[subp
     return done, reports
 
 
+#: The meta-tests' profile: parity at one batch size. These runs are about the run record, not thresholds.
+META = ("--accept-profile", str(ROOT / "tests" / "meta-profile.toml"))
+
+
 def profile_file(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "profile.toml"
     path.write_text(textwrap.dedent(body))
@@ -399,7 +403,7 @@ def test_an_interrupted_run_says_so_and_does_not_sign_off(tmp_path):
                 raise KeyboardInterrupt
     """))
     env = os.environ | {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    done, reports = run_suite(tmp_path, "-m", "norm or retrieval", "-p", "interrupter", env=env)
+    done, reports = run_suite(tmp_path, "-m", "norm or retrieval", "-p", "interrupter", *META, env=env)
     assert done.returncode == 2, done.stdout[-2000:]
     signoff = json.loads((reports / "signoff.json").read_text())
     assert signoff["run"]["ended"] == "interrupted" and signoff["verdict"] == "not-signed-off"
@@ -410,7 +414,7 @@ def test_an_interrupted_run_says_so_and_does_not_sign_off(tmp_path):
 
 
 def test_signoff_json_says_what_was_tested_and_by_which_run(tmp_path):
-    done, reports = run_suite(tmp_path, "-m", "norm", "-k", "deviation",
+    done, reports = run_suite(tmp_path, "-m", "norm", "-k", "deviation", *META,
                               env=os.environ | {"EMBED_SIGNOFF_INVOCATION": "inv-1"})
     signoff = json.loads((reports / "signoff.json").read_text())
     run, model = signoff["run"], signoff["model"]
