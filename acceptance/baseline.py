@@ -12,13 +12,12 @@ against the CPU box), and every report then says so at the top.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from acceptance.profile import Allowance, Criterion, Profile
-from acceptance.verdict import CriterionResult
+from acceptance.verdict import CriterionResult, SignoffFileError, read_signoff
 
 
 class BaselineError(Exception):  # a usage error: the plugin turns it into pytest's exit code 4
@@ -52,18 +51,11 @@ class Baseline:
 def load_baseline(path: str | Path) -> Baseline:
     """Read a baseline signoff.json (or a reports dir that holds one). Read at start-up, before this run
     moves reports/signoff.json to reports/history/, so `--baseline reports/signoff.json` works."""
-    target = Path(path)
-    if target.is_dir():
-        target = target / "signoff.json"
-    if not target.is_file():
-        raise BaselineError(f"--baseline {path}: no signoff.json there; point at the signoff.json of an earlier "
-                            "run (kept in reports/history/<run id>/ after each run)")
     try:
-        data = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BaselineError(f"--baseline {target}: not a readable signoff.json ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("criteria"), list):
-        raise BaselineError(f"--baseline {target}: not a signoff.json (it has no criteria list)")
+        target, data = read_signoff(path)
+    except SignoffFileError as exc:
+        raise BaselineError(f"--baseline {exc}; point at the signoff.json of an earlier run (kept in "
+                            "reports/history/<run id>/ after each run)") from None
     if data.get("run", {}).get("ended", "completed") != "completed":
         raise BaselineError(f"--baseline {target}: that run was {data['run']['ended']}; compare with a completed run")
     return Baseline(path=str(target.resolve()), signoff=data)

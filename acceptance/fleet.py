@@ -29,7 +29,7 @@ from typing import Any
 
 from acceptance.allure_report import GLOBALS_NAME, write_globals
 from acceptance.completion_report import cell
-from acceptance.verdict import NOT_SIGNED_OFF, SIGNED_OFF
+from acceptance.verdict import NOT_SIGNED_OFF, SIGNED_OFF, SignoffFileError, read_signoff
 
 
 #: Marks an allure-results folder written by a merge, so the next merge may replace it (and nothing else).
@@ -101,16 +101,10 @@ def _label(text: str) -> str:
 
 def read_run(spec: str) -> Run:
     label, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
-    directory = Path(path)
-    target = directory / "signoff.json" if directory.is_dir() else directory
-    if not target.is_file():
-        raise FleetError(f"{spec}: no signoff.json there; give each device's reports dir (see docs/fleet.md)")
     try:
-        signoff = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FleetError(f"{target}: not a readable signoff.json ({exc})") from None
-    if not isinstance(signoff, dict) or not isinstance(signoff.get("criteria"), list):
-        raise FleetError(f"{target}: not a signoff.json (it has no criteria list)")
+        target, signoff = read_signoff(path)
+    except SignoffFileError as exc:
+        raise FleetError(f"{exc}; give each device's reports dir (see docs/fleet.md)") from None
     results = target.parent / "allure-results"
     return Run(_label(label or target.parent.resolve().name), target.parent, signoff,
                results if results.is_dir() else None)

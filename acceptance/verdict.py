@@ -105,6 +105,26 @@ class Verdict:
         path.write_text(json.dumps(self.as_dict(), indent=2, default=str), encoding="utf-8")
 
 
+class SignoffFileError(Exception):
+    """A signoff.json that is missing, unreadable or not one; the message says which."""
+
+
+def read_signoff(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """An earlier run's signoff.json (or the reports dir that holds one), checked to be one."""
+    target = Path(path)
+    if target.is_dir():
+        target = target / "signoff.json"
+    if not target.is_file():
+        raise SignoffFileError(f"{path}: no signoff.json there")
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SignoffFileError(f"{target}: not a readable signoff.json ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("criteria"), list):
+        raise SignoffFileError(f"{target}: not a signoff.json (it has no criteria list)")
+    return target, data
+
+
 #: Compares this run's results with a baseline run: (comparison rows, regression.* criteria).
 Comparator = Callable[[list[CriterionResult]], tuple[list[Any], list[CriterionResult]]]
 
