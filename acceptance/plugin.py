@@ -13,11 +13,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import onnxruntime as ort
 import pytest
 
 from acceptance.allure_report import add_labels
-from acceptance.contention import MachineBusy
 from acceptance.baseline import Baseline, BaselineError, differences, load_baseline
+from acceptance.contention import MachineBusy
 from acceptance.criteria_index import measured_criteria
 from acceptance.environment import describe_environment
 from acceptance.faults import FaultError, parse_fault
@@ -26,8 +27,6 @@ from acceptance.progress import ProgressReporter
 from acceptance.recorder import SignoffRecorder
 from acceptance.run_record import archive_previous, start_run
 from acceptance.signoff_run import SIGNOFF_RUN, SignoffRun
-import onnxruntime as ort
-
 from runtime.artifact import verified_sha256
 from runtime.errors import EmbeddingError
 from runtime.manifest import cache_root, load_manifest
