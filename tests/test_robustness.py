@@ -366,9 +366,12 @@ def profile_file(tmp_path: Path, body: str) -> Path:
      ("[profile]\nextends = \"cpu-default\"\n[[criteria]]\nid = \"latency.p95_ms.batch1\"\ntitle = \"t\"\n"
       "prd_ref = \"r\"\ncomparator = \"<\"\ntarget = 1\nunit = \"ms\"\n", "no acceptance test measures latency.p95_ms.batch1"),
      ("[profile]\nextends = \"cpu-default\"\ndrop = [\"norm.max_deviaton\"]\n", "did you mean 'norm.max_deviation'"),
-     ("[profile]\nextends = \"cpu-default\"\n[measurement]\nwarmup_querys = 3\n", "did you mean 'warmup_queries'")],
+     ("[profile]\nextends = \"cpu-default\"\n[measurement]\nwarmup_querys = 3\n", "did you mean 'warmup_queries'"),
+     ("[profile]\nextends = \"cpu-default\"\n[regression]\nlatncy = { max_pct = 10 }\n", "did you mean 'latency'"),
+     ("[profile]\nextends = \"cpu-default\"\n[regression]\nlatency = { max_pct = 10, max_abs = 5 }\n",
+      "needs exactly one of max_pct or max_abs")],
     ids=["extend-typo", "target-string", "extends-cycle", "invalid-toml", "unmeasured-criterion", "drop-typo",
-         "measurement-typo"],
+         "measurement-typo", "regression-typo", "regression-two-allowances"],
 )
 def test_bad_profiles_are_usage_errors(tmp_path, body, message):
     done, reports = run_suite(tmp_path, "--accept-profile", str(profile_file(tmp_path, body)), "-m", "norm",
