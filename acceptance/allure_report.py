@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from acceptance.verdict import unmet
+
 EPICS = {
     "integration": "Integration", "latency": "Performance", "throughput": "Performance",
     "parity": "Quality", "retrieval": "Quality", "norm": "Quality", "quality": "Quality", "edge": "Quality",
@@ -109,9 +111,9 @@ def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str, re
         "Run.ended": verdict.get("run", {}).get("ended"), "Run.command": verdict.get("run", {}).get("command"),
         "Suite.commit": verdict.get("run", {}).get("suite", {}).get("commit"),
     }
-    failing = [f"{c['id']}: {c['status']}" + (f" ({c['reason'][:200]})" if c.get("reason") else "")
-               for c in verdict["criteria"] if c.get("required", True) and c["status"] != "pass"]
-    write_globals(results_dir, verdict["verdict"].upper().replace("-", " "), report_md, failing)
+    errors = [(f"{c['id']}: {c['status']}" + (f" ({c['reason'][:200]})" if c.get("reason") else ""), None)
+              for c in unmet(verdict)]
+    write_globals(results_dir, verdict["verdict"].upper().replace("-", " "), report_md, errors)
     (results_dir / "environment.properties").write_text(
         "\n".join(f"{k}={str(v).replace(chr(10), ' ')}" for k, v in props.items()) + "\n", encoding="utf-8")
     (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
@@ -127,11 +129,11 @@ def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str, re
 GLOBALS_NAME = "-globals.json"
 
 
-def write_globals(results_dir: Path, headline: str, report_md: Path | None, failing: list[str],
-                  environment_of: dict[str, str] | None = None) -> None:
+def write_globals(results_dir: Path, headline: str, report_md: Path | None,
+                  errors: list[tuple[str, str | None]]) -> None:
     """The verdict on the dashboard's first screen: the completion report as a global attachment and
-    one global error per criterion that is not met (none when signed off). `environment_of` maps a
-    failing line to the Allure environment (fleet device) it belongs to."""
+    one global error per criterion that is not met (none when signed off), each a (message, Allure
+    environment or None) pair: a fleet puts each device's errors under its environment."""
     for old in results_dir.glob(f"*{GLOBALS_NAME}"):
         old.unlink()  # written by an earlier call for this same results dir
     now = int(time.time() * 1000)
@@ -141,8 +143,7 @@ def write_globals(results_dir: Path, headline: str, report_md: Path | None, fail
         shutil.copy2(report_md, results_dir / source)
         attachments.append({"name": f"{headline}: {report_md.name}", "source": source, "type": "text/markdown",
                             "timestamp": now})
-    errors = [{"message": f"{headline}: {line}", "timestamp": now,
-               **({"environment": environment_of[line]} if environment_of and line in environment_of else {})}
-              for line in failing]
+    records = [{"message": f"{headline}: {message}", "timestamp": now, **({"environment": env} if env else {})}
+               for message, env in errors]
     (results_dir / f"{uuid.uuid4()}{GLOBALS_NAME}").write_text(
-        json.dumps({"attachments": attachments, "errors": errors}, indent=2), encoding="utf-8")
+        json.dumps({"attachments": attachments, "errors": records}, indent=2), encoding="utf-8")

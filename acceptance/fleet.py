@@ -29,7 +29,7 @@ from typing import Any
 
 from acceptance.allure_report import GLOBALS_NAME, write_globals
 from acceptance.completion_report import cell
-from acceptance.verdict import NOT_SIGNED_OFF, SIGNED_OFF, SignoffFileError, read_signoff
+from acceptance.verdict import NOT_SIGNED_OFF, SIGNED_OFF, SignoffFileError, read_signoff, unmet
 
 
 #: Marks an allure-results folder written by a merge, so the next merge may replace it (and nothing else).
@@ -58,7 +58,7 @@ class Run:
         return f"{env.get('host', '?')}: {hardware}"
 
     def failing(self) -> list[dict[str, Any]]:
-        return [c for c in self.signoff.get("criteria", []) if c.get("required", True) and c["status"] != "pass"]
+        return unmet(self.signoff)
 
 
 @dataclass
@@ -242,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         merged = merge_allure_results(fleet, out)
         (out / "fleet.json").write_text(json.dumps(fleet.as_dict(), indent=2, default=str), encoding="utf-8")
         md = write_fleet_md(fleet, out / "fleet.md")
-        device_of = {f"{r.label}: {c['id']} ({c['status']})": r.label for r in fleet.runs for c in r.failing()}
-        write_globals(merged, f"Fleet {fleet.verdict.upper().replace('-', ' ')}", md, list(device_of), device_of)
+        errors = [(f"{r.label}: {c['id']} ({c['status']})", r.label) for r in fleet.runs for c in r.failing()]
+        write_globals(merged, f"Fleet {fleet.verdict.upper().replace('-', ' ')}", md, errors)
         report = generate_report(fleet, out, merged, args.single_file)
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr)

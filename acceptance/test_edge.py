@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from acceptance.edge_texts import Worst, cos, text
 from acceptance.metrics import cosines
-from acceptance.workload import TextFactory
+from acceptance.workload import TextFactory, alone_vs_batched
 from runtime.tensorrt import shape_profile
 from runtime.errors import EmptyTextError
 
@@ -155,9 +155,7 @@ def test_mixed_batches_up_to_the_largest_match_the_texts_alone(embedder, profile
 
     @given(st.lists(text, min_size=1, max_size=largest))
     def prop(texts):
-        together = embedder.encode(texts, batch_size=len(texts))
-        alone = np.concatenate([embedder.encode([t]) for t in texts])
-        worst.see(float(cosines(alone, together).min()))
+        worst.see(alone_vs_batched(embedder, texts, embedder.encode(texts, batch_size=len(texts))))
 
     prop()
     criterion.check(worst.value, largest_batch=largest)

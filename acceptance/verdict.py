@@ -105,6 +105,11 @@ class Verdict:
         path.write_text(json.dumps(self.as_dict(), indent=2, default=str), encoding="utf-8")
 
 
+def unmet(signoff: dict[str, Any]) -> list[dict[str, Any]]:
+    """The required criteria of a signoff.json that did not pass: what keeps it from signing off."""
+    return [c for c in signoff.get("criteria", []) if c.get("required", True) and c["status"] != "pass"]
+
+
 class SignoffFileError(Exception):
     """A signoff.json that is missing, unreadable or not one; the message says which."""
 
