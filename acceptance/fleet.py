@@ -23,7 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,11 @@ class Run:
 @dataclass
 class Fleet:
     runs: list[Run]
-    criteria: list[str] = field(default_factory=list)  # every criterion id of any run, in first-seen order
+
+    @property
+    def criteria(self) -> list[str]:
+        """Every criterion id of any run, in first-seen order."""
+        return list(dict.fromkeys(c["id"] for run in self.runs for c in run.signoff.get("criteria", [])))
 
     @property
     def verdict(self) -> str:
@@ -116,10 +120,7 @@ def build_fleet(specs: list[str]) -> Fleet:
     repeated = sorted({x for x in labels if labels.count(x) > 1})
     if repeated:
         raise FleetError(f"two runs are both named {', '.join(repeated)}: name them with LABEL=PATH")
-    criteria: dict[str, None] = {}
-    for run in runs:
-        criteria.update((c["id"], None) for c in run.signoff.get("criteria", []))
-    return Fleet(runs, list(criteria))
+    return Fleet(runs)
 
 
 def _value(entry: dict[str, Any] | None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import pytest
@@ -62,7 +62,7 @@ class ProgressReporter:
         if not final and (not self.live or now - self._last_draw < 0.2):
             return  # a CI log gets no redraws; a terminal at most five a second
         self._last_draw = now
-        suspend = capture.global_and_fixture_disabled() if capture else _nothing()
+        suspend = capture.global_and_fixture_disabled() if capture else nullcontext()
         with suspend:
             if self.live and not final:
                 width = max(self.config.get_terminal_writer().fullwidth - 1, 20)
@@ -83,7 +83,3 @@ class ProgressReporter:
         finally:
             self.draw(f"{name}: {phase.last + ', ' if phase.last else ''}done in {phase.elapsed_s:.1f} s", final=True)
 
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
