@@ -20,7 +20,7 @@ export EMBED_SIGNOFF_INVOCATION
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[cpu,export,dev]"
+	$(BIN)/pip install -q -e ".[cpu,export,dev,openvino,bench]"
 	touch $(STAMP)
 
 $(NODE_STAMP): package.json

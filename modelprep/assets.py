@@ -17,7 +17,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from modelprep.onnx_export import export_and_gate, gate_and_record
-from modelprep.precision import to_fp16
+from modelprep.precision import Int8Recipe, synthetic_texts, to_fp16, to_int8
 from runtime.artifact import RECORD_VERSION, is_cache_entry, read_record, sha256_file
 from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError
 from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
@@ -156,16 +156,67 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
         ) from exc
 
 
+PRECISION_BUILDS = ("fp16", "int8", "bf16")
+
+
 def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict) -> None:
     """Convert the base model's export to another precision, then gate it against PyTorch fp32."""
     base = load_manifest(manifest.source.options["base"])
     ensure_artifacts(base)
     precision = manifest.source.options["precision"]
-    if precision != "fp16":
-        raise ManifestError(f"{manifest.path}: precision-of supports fp16 here; FP8 needs modelprep.precision.to_fp8_qdq")
-    to_fp16(base.onnx_path, out / "model.onnx")
+    if precision not in PRECISION_BUILDS:
+        raise ManifestError(f"{manifest.path}: precision-of builds {', '.join(PRECISION_BUILDS)}; "
+                            "FP8 needs modelprep.precision.to_fp8_qdq (NVIDIA ModelOpt, on a GPU)")
+    made: dict = {}
+    if precision == "fp16":
+        to_fp16(base.onnx_path, out / "model.onnx")
+    elif precision == "int8":
+        made["int8"] = build_int8(base, out / "model.onnx", Int8Recipe.from_options(manifest.source.options.get("int8", {})))
+    else:  # bf16 is how OpenVINO executes the fp32 graph (runtime.embedder.EXECUTED_PRECISIONS)
+        shutil.copy2(base.onnx_path, out / "model.onnx")
+        made["executed_as"] = "the fp32 graph, run by OpenVINO with INFERENCE_PRECISION_HINT=bf16"
     shutil.copy2(base.tokenizer_path, out / "tokenizer.json")
-    gate_and_record(manifest, checkpoint, out, {"converted_from": base.id, "precision": precision, **record})
+    gate_and_record(manifest, checkpoint, out, {"converted_from": base.id, "precision": precision, **made, **record})
+
+
+def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe) -> dict:
+    """Static Q/DQ int8 of the base graph, calibrated on synthetic text of the fixture vocabulary and
+    swept on another such set against the base fp32 graph (never on the corpora the criteria use)."""
+    import numpy as np
+
+    from runtime.embedder import Embedder
+    from runtime.session import SessionConfig, create_session
+
+    embedder = Embedder(base)
+    say = _progress_line()
+
+    def feeds(texts: list[str], batch: int) -> list[dict]:
+        encodings = embedder.tokenizer.encode(texts)
+        return [embedder.tokenizer.pad(encodings[i:i + batch]).feeds(embedder.input_names)
+                for i in range(0, len(encodings), batch)]
+
+    dev = feeds(synthetic_texts(recipe.dev_texts, seed=2, low=1, high=160), 16)
+    reference = [embedder.postprocess(embedder.session.run([base.output], f)[0], f["attention_mask"]) for f in dev]
+
+    def evaluate(path: Path) -> np.ndarray:
+        session, _ = create_session(path, SessionConfig(record_placement=False))
+        return np.concatenate([np.sum(embedder.postprocess(session.run([base.output], f)[0], f["attention_mask"]) * ref, 1)
+                               for f, ref in zip(dev, reference)])
+
+    calibration = feeds(synthetic_texts(recipe.calibration_texts, seed=1, low=1, high=240), 1) if recipe.mode == "static" else []
+    return to_int8(base.onnx_path, dst, calibration=calibration, evaluate=evaluate,
+                       recipe=recipe, step=say) | {
+        "calibration_set": f"{recipe.calibration_texts} synthetic texts (seed 1, 1-240 words of fixtures/corpora/sentences.txt's vocabulary)",
+        "dev_set": f"{recipe.dev_texts} synthetic texts (seed 2), cosine against the fp32 ONNX graph"}
+
+
+def _progress_line():
+    """One line per step on stderr (a model build can take minutes on first use)."""
+    import sys
+    import time
+
+    started = time.perf_counter()
+    return lambda text: print(f"{text} ... ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
 
 
 def build_random_qwen3(source: Source, out: Path) -> None:

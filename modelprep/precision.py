@@ -9,11 +9,16 @@ provider cannot run FP8 Q/DQ graphs, so an FP8 export can only be signed off on 
 
 from __future__ import annotations
 
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import ExportError
+from runtime.errors import ExportError, ManifestError
+from runtime.paths import corpora_dir
 
 
 def to_fp16(src: str | Path, dst: str | Path) -> Path:
@@ -41,3 +46,144 @@ def to_fp8_qdq(src: str | Path, dst: str | Path, calibration: dict[str, np.ndarr
     quantize(onnx_path=str(src), quantize_mode="fp8", calibration_data=calibration, output_path=str(dst),
              high_precision_dtype="fp16")
     return Path(dst)
+
+
+# --- int8: static Q/DQ with calibration, and a per-layer sensitivity sweep ---------------------------
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How an int8 variant is made; every field is recorded in the variant's artifact.json.
+
+    Weights int8 per output channel, activations uint8 (asymmetric: the GELU and softmax outputs are
+    one-sided), MinMax ranges from real text. Only MatMuls with a constant weight are quantized by
+    default (the two attention products have two activations and cost the most accuracy)."""
+
+    target_min_cosine: float = 0.99  # the sweep keeps layers in fp32 until its dev set clears this
+    # "static": Q/DQ with ranges calibrated on text; "dynamic": activation ranges computed per batch at
+    # run time (ORT's DynamicQuantizeLinear + MatMulInteger), no calibration.
+    mode: str = "static"
+    per_channel: bool = True
+    activation_type: str = "uint8"
+    weight_type: str = "int8"
+    calibration_method: str = "minmax"
+    weights_only_matmuls: bool = True
+    calibration_texts: int = 128
+    dev_texts: int = 64
+    max_fp32_layers: int = 24  # the sweep stops here: past it, int8 buys little speed
+
+    @classmethod
+    def from_options(cls, options: dict) -> "Int8Recipe":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ManifestError(f"unknown int8 recipe option {unknown[0]!r}: use {', '.join(sorted(known))}")
+        return cls(**options)
+
+
+def synthetic_texts(count: int, seed: int, low: int = 1, high: int = 200) -> list[str]:
+    """Texts of low..high words drawn from the fixture vocabulary with a fixed seed: calibration and
+    the sweep's dev set use their own seeds, so neither is the corpus the criteria judge on."""
+    words = (corpora_dir() / "sentences.txt").read_text(encoding="utf-8").split()
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(words, k=rng.randint(low, high))) for _ in range(count)]
+
+
+def _quant_types(recipe: Int8Recipe):
+    from onnxruntime.quantization import CalibrationMethod, QuantType
+
+    types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    try:
+        return types[recipe.activation_type], types[recipe.weight_type], methods[recipe.calibration_method]
+    except KeyError as exc:
+        raise ManifestError(f"int8 recipe: unknown type or calibration method {exc.args[0]!r}") from None
+
+
+def quantizable_nodes(onnx_path: Path, weights_only: bool) -> list[str]:
+    """The MatMul/Gemm nodes the quantizer would touch, in graph order."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    constants = {i.name for i in graph.initializer} | {
+        n.output[0] for n in graph.node if n.op_type == "Constant"}
+    return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm")
+            and (not weights_only or any(name in constants for name in n.input[1:2]))]
+
+
+def to_int8(src: str | Path, dst: str | Path, *,
+                calibration: list[dict[str, np.ndarray]], evaluate, recipe: Int8Recipe = Int8Recipe(),
+                step=lambda text: None) -> dict:
+    """int8 of `src` into `dst` (recipe.mode: static Q/DQ or dynamic), keeping the layers that cost the
+    most cosine in fp32.
+
+    `calibration` (static only): input feeds of real text, one text each (padding would widen the ranges);
+    `evaluate(path) -> cosines` on the dev set against the fp32 graph. The sweep quantizes each
+    layer alone and measures what it costs, then keeps the costliest layers in fp32, one at a time,
+    until the dev set's minimum cosine clears recipe.target_min_cosine or max_fp32_layers is reached.
+    Returns the record: the recipe, the cost of each layer, and each step of the sweep."""
+    import logging
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_dynamic, quantize_static
+
+    if recipe.mode not in ("static", "dynamic"):
+        raise ManifestError(f"int8 recipe: mode {recipe.mode!r}: use static or dynamic")
+    # The quantizer asks on the root logger, at every call, for a pre-processing step that would rewrite
+    # the graph the sweep measures; the recipe leaves the graph as exported.
+    logging.getLogger().setLevel(logging.ERROR)
+    src, dst = Path(src), Path(dst)
+    activation, weight, method = _quant_types(recipe)
+    work = Path(tempfile.mkdtemp(prefix=".int8.", dir=dst.parent))
+    cache = work / "calibration.json"
+    nodes = quantizable_nodes(src, recipe.weights_only_matmuls)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._feeds = iter(calibration)
+
+        def get_next(self):
+            return next(self._feeds, None)
+
+    def quantize(path: Path, *, include=None, exclude=()) -> Path:
+        if recipe.mode == "dynamic":
+            quantize_dynamic(str(src), str(path), op_types_to_quantize=["MatMul", "Gemm"],
+                             per_channel=recipe.per_channel, weight_type=weight,
+                             nodes_to_quantize=include or nodes, nodes_to_exclude=list(exclude),
+                             extra_options={"MatMulConstBOnly": recipe.weights_only_matmuls})
+            return path
+        quantize_static(
+            str(src), str(path), Reader() if not cache.exists() else None, quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=["MatMul", "Gemm"], per_channel=recipe.per_channel,
+            activation_type=activation, weight_type=weight, calibrate_method=method,
+            nodes_to_quantize=include or nodes, nodes_to_exclude=list(exclude),
+            calibration_cache_path=str(cache),
+            extra_options={"MatMulConstBOnly": recipe.weights_only_matmuls},
+        )
+        return path
+
+    try:
+        step(f"int8 ({recipe.mode}): " + (f"calibrating on {len(calibration)} texts" if recipe.mode == "static"
+                                         else "quantizing every layer"))
+        full = float(np.min(evaluate(quantize(work / "all.onnx"))))
+        cost: dict[str, float] = {}
+        for i, node in enumerate(nodes):
+            step(f"int8 sensitivity sweep: layer {i + 1}/{len(nodes)} ({node})")
+            cost[node] = 1.0 - float(np.min(evaluate(quantize(work / "one.onnx", include=[node]))))
+        ranked = sorted(nodes, key=lambda n: cost[n], reverse=True)
+        steps = [{"fp32_layers": 0, "dev_min_cosine": full}]
+        kept: list[str] = []
+        best = work / "all.onnx"
+        while steps[-1]["dev_min_cosine"] < recipe.target_min_cosine and len(kept) < min(recipe.max_fp32_layers, len(nodes)):
+            kept.append(ranked[len(kept)])
+            step(f"int8: {len(kept)} layer(s) kept in fp32, dev min cosine so far {steps[-1]['dev_min_cosine']:.4f}")
+            best = quantize(work / f"keep{len(kept)}.onnx", exclude=kept)
+            steps.append({"fp32_layers": len(kept), "kept": kept[-1], "dev_min_cosine": float(np.min(evaluate(best)))})
+        shutil.copy2(best, dst)
+        return {
+            "recipe": asdict(recipe), "quantized_layers": len(nodes) - len(kept), "fp32_layers": kept,
+            "layer_cost": dict(sorted(cost.items(), key=lambda kv: kv[1], reverse=True)),
+            "sweep": steps, "dev_min_cosine": steps[-1]["dev_min_cosine"],
+            "target_met": steps[-1]["dev_min_cosine"] >= recipe.target_min_cosine,
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -12,20 +12,41 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from runtime.artifact import ArtifactIdentity, recorded_graph, verify_artifacts
 from runtime.errors import (
-    ConfigError, EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, TextTypeError,
+    ConfigError, EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, ProviderError,
+    TextTypeError,
 )
 from runtime.manifest import ModelManifest, cache_root, load_manifest
 from runtime.normalize import check_dim, l2_normalize, truncate
 from runtime.pool import pool
 from runtime.session import SessionConfig, SessionReport, create_session
 from runtime.tokenize import TextTokenizer
+
+
+#: Precisions that are how a provider executes the graph, not the graph's own types: a bf16 deployment
+#: is the fp32 graph run by OpenVINO with INFERENCE_PRECISION_HINT=bf16 (AMX/AVX512-BF16 on the CPU).
+#: On any other provider it would run at fp32, and its figures would not be bf16's.
+EXECUTED_PRECISIONS: dict[str, tuple[str, str]] = {"bf16": ("openvino", "OpenVINOExecutionProvider")}
+OPENVINO_PRECISION_HINTS = {"bf16": "bf16"}  # every other precision: f32, so the graph's own types rule
+
+
+def session_config_for(manifest: ModelManifest, config: SessionConfig | None = None) -> SessionConfig:
+    """The session config a deployment runs with: `config` (default: the CPU provider, or for an
+    executed precision its provider, strictly), with OpenVINO's precision hint taken from the
+    manifest unless the config sets one."""
+    if config is None:
+        needs = EXECUTED_PRECISIONS.get(manifest.precision)
+        config = SessionConfig(providers=(needs[0],), strict=True) if needs else SessionConfig()
+    if config.openvino.precision is None:
+        hint = OPENVINO_PRECISION_HINTS.get(manifest.precision, "f32")
+        config = replace(config, openvino=replace(config.openvino, precision=hint))
+    return config
 
 
 @dataclass(frozen=True)
@@ -132,7 +153,7 @@ class Embedder:
     def __init__(
         self,
         manifest: ModelManifest,
-        session_config: SessionConfig = SessionConfig(),
+        session_config: SessionConfig | None = None,
         *,
         dim: int | None = None,
         batch_size: int = 32,
@@ -168,7 +189,15 @@ class Embedder:
         self.tokenizer = TextTokenizer(
             manifest.tokenizer_path, max_length=manifest.max_length, padding_side=manifest.padding_side
         )
-        self.session, self.session_report = create_session(manifest.onnx_path, session_config)
+        self.session, self.session_report = create_session(manifest.onnx_path, session_config_for(manifest, session_config))
+        needs = EXECUTED_PRECISIONS.get(manifest.precision)
+        if needs and self.session_report.primary != needs[1]:
+            raise ProviderError(
+                f"{manifest.id} is a {manifest.precision} deployment, which only {needs[1]} executes at "
+                f"{manifest.precision}; this session runs on {self.session_report.primary}, where it would run at "
+                f"fp32. Use the provider {needs[0]!r} (--provider {needs[0]})"
+                + "".join(f"; {name} was left out: {why}" for name, why in self.session_report.skipped.items()
+                          if name == needs[1]))
         self.input_names = [i.name for i in self.session.get_inputs()]
         # IO binding on GPU providers: inputs are copied to the device once and the output lands in a
         # buffer ORT allocates, instead of run()'s per-call staging. None: on when a GPU provider runs.
@@ -180,7 +209,7 @@ class Embedder:
     # `tokenizer` (a TextTokenizer) and `postprocess` (hidden states + mask -> vectors).
 
     @classmethod
-    def load(cls, model: str, session_config: SessionConfig = SessionConfig(), **kwargs: Any) -> "Embedder":
+    def load(cls, model: str, session_config: SessionConfig | None = None, **kwargs: Any) -> "Embedder":
         """Load by manifest name or path. The model's files must exist: build them with
         `python -m modelprep.export --model NAME` (the serving runtime never builds or downloads)."""
         return cls(load_manifest(model), session_config, **kwargs)

@@ -13,6 +13,8 @@ keeping the reason. `strict=True` turns any fallback into a ProviderError that n
 from __future__ import annotations
 
 import ctypes
+import importlib.util
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +31,15 @@ PROVIDER_NAMES: dict[str, str] = {
     "tensorrt": "TensorrtExecutionProvider",
     "cuda": "CUDAExecutionProvider",
     "coreml": "CoreMLExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
     "cpu": "CPUExecutionProvider",
+}
+
+#: Providers that also ship as ONNX Runtime plugin packages (ORT >= 1.23's EP ABI) instead of inside an
+#: onnxruntime build: (the package's module, found but never imported; its library; what to pip install).
+PLUGIN_PACKAGES: dict[str, tuple[str, str, str]] = {
+    "OpenVINOExecutionProvider": (
+        "onnxruntime_ep_openvino", "libonnxruntime_providers_openvino_plugin.so", "onnxruntime-ep-openvino"),
 }
 
 #: The shared library each GPU provider lives in (inside onnxruntime/capi/), loaded on first use by ORT.
@@ -44,6 +54,9 @@ PROVIDER_HINTS: dict[str, str] = {
         "install the CUDA runtime, cuBLAS and cuDNN of the major version this onnxruntime-gpu build was made for "
         "(pip install 'onnxruntime-gpu[cuda,cudnn]' brings them as wheels); on a Jetson they come with JetPack: "
         "put /usr/local/cuda/lib64 on LD_LIBRARY_PATH"),
+    "OpenVINOExecutionProvider": (
+        "pip install onnxruntime-ep-openvino (the OpenVINO plugin for this onnxruntime, x86-64 Linux and Windows), "
+        "or use an onnxruntime-openvino build"),
     "TensorrtExecutionProvider": (
         "install TensorRT (libnvinfer) of the version this onnxruntime-gpu build was made for, with CUDA and cuDNN; "
         "on a Jetson it comes with JetPack: check that libnvinfer is on LD_LIBRARY_PATH (ldconfig -p | grep nvinfer)"),
@@ -113,6 +126,30 @@ class CUDAOptions:
         return {k: _ort_value(v) for k, v in opts.items()}
 
 
+@dataclass(frozen=True)
+class OpenVINOOptions:
+    device_type: str = "CPU"
+    # OpenVINO's INFERENCE_PRECISION_HINT: "f32", "bf16" or "f16". None means f32: OpenVINO's own default
+    # on CPUs with AMX or AVX512-BF16 is bf16, which would change an fp32 model's numbers without a word.
+    # The Embedder sets it from the manifest's precision.
+    precision: str | None = None
+    num_streams: int | None = None
+    cache_dir: str | None = None  # where OpenVINO keeps compiled blobs between sessions
+
+    def to_ort(self, plugin: bool = False) -> dict[str, str]:
+        precision = self.precision or "f32"
+        if precision not in ("f32", "bf16", "f16"):
+            raise ConfigError(f"OpenVINO precision {precision!r}: use f32, bf16 or f16")
+        config: dict[str, str] = {"INFERENCE_PRECISION_HINT": precision}
+        if self.num_streams is not None:
+            config["NUM_STREAMS"] = str(self.num_streams)
+        opts = {"load_config": json.dumps({self.device_type: config})}
+        if self.cache_dir:
+            opts["cache_dir"] = self.cache_dir
+        # The plugin takes its device from the EP device it is added for; the in-build EP from device_type.
+        return opts if plugin else {"device_type": self.device_type} | opts
+
+
 def _ort_value(value: Any) -> str:
     return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
@@ -122,6 +159,7 @@ class SessionConfig:
     providers: tuple[str, ...] = ("cpu",)  # short names, most preferred first; ("auto",) for all
     tensorrt: TensorRTOptions = field(default_factory=TensorRTOptions)
     cuda: CUDAOptions = field(default_factory=CUDAOptions)
+    openvino: OpenVINOOptions = field(default_factory=OpenVINOOptions)
     graph_optimization: str = "all"
     intra_op_threads: int = 0  # 0: onnxruntime's default (one per physical core)
     strict: bool = False
@@ -182,6 +220,47 @@ def provider_library_problem(provider: str) -> str | None:
     return None
 
 
+def plugin_library(provider: str) -> Path | None:
+    """The plugin library of a provider installed as a plugin package, or None. The package is found,
+    not imported: the runtime imports nothing but numpy, tokenizers and onnxruntime."""
+    module, library, _ = PLUGIN_PACKAGES.get(provider, ("", "", ""))
+    spec = importlib.util.find_spec(module) if module else None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    file = Path(list(spec.submodule_search_locations)[0]) / library
+    return file if file.is_file() else None
+
+
+def is_plugin(provider: str) -> bool:
+    """Whether this provider comes from a plugin package here rather than from the onnxruntime build
+    (which has its provider library in onnxruntime/capi). Asked of the files, not of
+    ort.get_available_providers(), which lists a plugin once it is registered."""
+    if provider not in PLUGIN_PACKAGES or plugin_library(provider) is None:
+        return False
+    built_in = Path(ort.__file__).parent / "capi" / f"libonnxruntime_providers_{provider.removesuffix('ExecutionProvider').lower()}.so"
+    return not built_in.is_file()
+
+
+def available_providers() -> list[str]:
+    """What this onnxruntime build lists, plus the providers installed as plugin packages."""
+    listed = [p for p in ort.get_available_providers() if not is_plugin(p.split(".")[0])]
+    plugins = [p for p in PLUGIN_PACKAGES if is_plugin(p)]
+    return listed[:-1] + plugins + listed[-1:] if listed[-1:] == ["CPUExecutionProvider"] else listed + plugins
+
+
+def _plugin_devices(provider: str, device_type: str) -> list[Any]:
+    """Register a plugin provider's library with ORT (once per process: ORT keeps the registry) and
+    return its devices of `device_type`."""
+    if not any(d.ep_name == provider for d in ort.get_ep_devices()):
+        ort.register_execution_provider_library(provider, str(plugin_library(provider)))
+    devices = [d for d in ort.get_ep_devices() if d.ep_name == provider]
+    wanted = [d for d in devices if d.ep_metadata.get("ov_device", device_type) == device_type]
+    if not wanted:
+        found = ", ".join(sorted({d.ep_metadata.get("ov_device", "?") for d in devices})) or "none"
+        raise ProviderError(f"{provider} has no {device_type} device here (devices: {found})")
+    return wanted
+
+
 def _strict_error(provider: str, why: str, hint: str | None = None) -> ProviderError:
     hint = hint or PROVIDER_HINTS.get(provider, "install an onnxruntime build that has it")
     return ProviderError(f"strict mode: {provider} was asked for and cannot run here ({why}). To use it: {hint}. "
@@ -191,20 +270,31 @@ def _strict_error(provider: str, why: str, hint: str | None = None) -> ProviderE
 def plan_providers(
     config: SessionConfig, available: Sequence[str],
     load_problem: Callable[[str], str | None] = provider_library_problem,
+    plugin: Callable[[str], bool] = is_plugin,
 ) -> tuple[list[tuple[str, dict[str, str]]], list[str], dict[str, str]]:
-    """Pick the providers to ask ORT for. Unit tests pass a fake `available` list and `load_problem`."""
+    """Pick the providers to ask ORT for. Unit tests pass a fake `available` list, `load_problem` and
+    `plugin` (whether a provider comes from a plugin package)."""
     plan: list[tuple[str, dict[str, str]]] = []
     skipped: dict[str, str] = {}
     requested = [PROVIDER_NAMES[n] for n in config.preference()]
     for short, full in zip(config.preference(), requested):
         if full not in available:
-            skipped[full] = f"not in onnxruntime.get_available_providers() of this build ({', '.join(available)})"
+            package = PLUGIN_PACKAGES.get(full)
+            skipped[full] = (f"not in onnxruntime.get_available_providers() of this build ({', '.join(available)})"
+                             + (f" and its plugin package {package[2]} is not installed" if package else ""))
             continue
         problem = load_problem(full)
         if problem:
             skipped[full] = f"listed by this build but not usable on this machine: {problem}"
             continue
-        options = {"tensorrt": config.tensorrt, "cuda": config.cuda}.get(short)
+        if plugin(full):
+            if plan:  # ORT adds a plugin provider through its devices, which cannot be mixed with a providers list
+                skipped[full] = (f"installed as a plugin, which runs only as the first provider that can run "
+                                 f"(here {plan[0][0]} comes first)")
+                continue
+            plan.append((full, config.openvino.to_ort(plugin=True)))
+            continue
+        options = {"tensorrt": config.tensorrt, "cuda": config.cuda, "openvino": config.openvino}.get(short)
         plan.append((full, options.to_ort() if options else {}))
     if config.strict and skipped.get(requested[0]):
         raise _strict_error(requested[0], skipped[requested[0]])
@@ -229,27 +319,32 @@ def create_session(
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ModelFileError(f"ONNX model not found at {model_path}: export it first (python -m modelprep.export)")
-    available = list(ort.get_available_providers() if available is None else available)
+    available = list(available_providers() if available is None else available)
     plan, requested, skipped = plan_providers(config, available, load_problem)
     if config.graph_optimization not in GRAPH_OPTIMIZATION:
         raise ConfigError(f"graph_optimization {config.graph_optimization!r}: use one of {', '.join(GRAPH_OPTIMIZATION)}")
     if config.intra_op_threads < 0:
         raise ConfigError(f"intra_op_threads must be 0 (one per core) or more, got {config.intra_op_threads}")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = GRAPH_OPTIMIZATION[config.graph_optimization]
-    options.intra_op_num_threads = config.intra_op_threads
-    if config.record_placement:
-        options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
-    options.log_severity_level = 3  # errors only: what a provider says on failure goes into the report
     start = time.perf_counter()
     while True:
+        options = ort.SessionOptions()  # a new one per try: adding a plugin's devices changes it
+        options.graph_optimization_level = GRAPH_OPTIMIZATION[config.graph_optimization]
+        options.intra_op_num_threads = config.intra_op_threads
+        if config.record_placement:
+            options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+        options.log_severity_level = 3  # errors only: what a provider says on failure goes into the report
         try:
-            # enable_fallback=0: ORT's wrapper would print an "EP Error" banner and retry on the CPU by
-            # itself (colliding with strict mode); the retry below keeps the reason instead.
-            session = session_factory(
-                str(model_path), sess_options=options,
-                providers=[p for p, _ in plan], provider_options=[o for _, o in plan], enable_fallback=0,
-            )
+            if plan and is_plugin(plan[0][0]):
+                # A plugin provider is added for its devices; ORT keeps the CPU provider for what it leaves.
+                options.add_provider_for_devices(_plugin_devices(plan[0][0], config.openvino.device_type), plan[0][1])
+                session = session_factory(str(model_path), sess_options=options, enable_fallback=0)
+            else:
+                # enable_fallback=0: ORT's wrapper would print an "EP Error" banner and retry on the CPU by
+                # itself (colliding with strict mode); the retry below keeps the reason instead.
+                session = session_factory(
+                    str(model_path), sess_options=options,
+                    providers=[p for p, _ in plan], provider_options=[o for _, o in plan], enable_fallback=0,
+                )
             break
         except Exception as exc:  # ORT raises its own untyped errors
             if "protobuf" in str(exc).lower() or "load model" in str(exc).lower():
@@ -268,8 +363,11 @@ def create_session(
                     "and that the provider options are valid for it")) from None
             plan = plan[1:] if len(plan) > 1 else [("CPUExecutionProvider", {})]
     create_s = time.perf_counter() - start
+    got = list(session.get_providers())
+    if requested and requested[0] not in got and requested[0] not in skipped:
+        skipped[requested[0]] = "asked for, but ONNX Runtime created the session without it (it took no node)"
     report = SessionReport(
-        requested=requested, available=available, skipped=skipped, got=list(session.get_providers()),
+        requested=requested, available=available, skipped=skipped, got=got,
         provider_options=dict(plan), create_s=create_s,
         placement=node_placement(session) if config.record_placement else "not recorded",
     )

@@ -74,15 +74,31 @@ def test_plan_leaves_out_unavailable_providers_and_says_why():
     plan, requested, skipped = plan_providers(SessionConfig(providers=("auto",)), CPU_BUILD)
     assert requested[0] == "TensorrtExecutionProvider"
     assert [p for p, _ in plan] == ["CPUExecutionProvider"]
-    assert set(skipped) == {"TensorrtExecutionProvider", "CUDAExecutionProvider", "CoreMLExecutionProvider"}
+    assert set(skipped) == {"TensorrtExecutionProvider", "CUDAExecutionProvider", "CoreMLExecutionProvider",
+                            "OpenVINOExecutionProvider"}
     assert "get_available_providers" in skipped["CUDAExecutionProvider"]
+    assert "plugin package onnxruntime-ep-openvino is not installed" in skipped["OpenVINOExecutionProvider"]
 
 
 def test_plan_orders_gpu_providers_with_their_options():
     plan, _, skipped = plan_providers(SessionConfig(providers=("auto",)), GPU_BUILD, loads)
     assert [p for p, _ in plan] == GPU_BUILD
     assert plan[0][1]["trt_engine_cache_enable"] == "1" and plan[1][1]["arena_extend_strategy"] == "kSameAsRequested"
-    assert list(skipped) == ["CoreMLExecutionProvider"]
+    assert list(skipped) == ["CoreMLExecutionProvider", "OpenVINOExecutionProvider"]
+
+
+def test_a_plugin_provider_runs_first_or_not_at_all():
+    """ORT adds a plugin provider (the OpenVINO package) through its devices, which cannot be mixed with
+    a providers list: first, it is planned with its load_config; behind a GPU provider, left out with why."""
+    openvino_build = ["OpenVINOExecutionProvider", "CPUExecutionProvider"]
+    is_plugin = lambda p: p == "OpenVINOExecutionProvider"  # noqa: E731
+    plan, _, skipped = plan_providers(SessionConfig(providers=("openvino",)), openvino_build, loads, is_plugin)
+    assert [p for p, _ in plan] == openvino_build
+    assert plan[0][1] == {"load_config": '{"CPU": {"INFERENCE_PRECISION_HINT": "f32"}}'} and not skipped
+    plan, _, skipped = plan_providers(SessionConfig(providers=("cuda", "openvino")), GPU_BUILD + ["OpenVINOExecutionProvider"],
+                                      loads, is_plugin)
+    assert [p for p, _ in plan] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert "runs only as the first provider" in skipped["OpenVINOExecutionProvider"]
 
 
 def test_strict_refuses_a_provider_this_build_lacks(model_file):

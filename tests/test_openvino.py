@@ -1,0 +1,49 @@
+"""The OpenVINO provider through its ONNX Runtime plugin package, and the bf16 deployment it executes.
+Skips where the plugin is not installed (it has wheels for x86-64 only): the planning is covered by
+tests/test_session.py either way."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from runtime.embedder import Embedder
+from runtime.errors import ProviderError
+from runtime.manifest import load_manifest
+from runtime.session import SessionConfig, is_plugin, plugin_library
+
+pytestmark = pytest.mark.skipif(plugin_library("OpenVINOExecutionProvider") is None,
+                                reason="onnxruntime-ep-openvino is not installed (pip install -e '.[openvino]')")
+
+
+@pytest.fixture(scope="module")
+def bf16():
+    from modelprep.assets import ensure_artifacts
+
+    manifest = load_manifest("all-minilm-l6-v2-bf16")
+    ensure_artifacts(manifest)
+    return manifest
+
+
+def _hint(embedder: Embedder) -> str:
+    options = embedder.report.provider_options["OpenVINOExecutionProvider"]
+    return json.loads(options["load_config"])["CPU"]["INFERENCE_PRECISION_HINT"]
+
+
+def test_bf16_runs_on_openvino_at_bf16_and_says_so(bf16):
+    embedder = Embedder(bf16)  # no config: the manifest's precision asks for OpenVINO, strictly
+    assert is_plugin("OpenVINOExecutionProvider")
+    assert embedder.report.primary == "OpenVINOExecutionProvider" and _hint(embedder) == "bf16"
+    assert embedder.report.placement == {"OpenVINOExecutionProvider": embedder.report.placement["OpenVINOExecutionProvider"]}
+    fp32 = Embedder(load_manifest("all-minilm-l6-v2"), SessionConfig(providers=("openvino",)))
+    assert _hint(fp32) == "f32"  # OpenVINO's own default on an AMX CPU would be bf16
+    texts = ["The cat sits on the mat.", "Quarterly revenue rose by 12%."]
+    cosine = np.sum(embedder.encode(texts) * fp32.encode(texts), axis=1)
+    assert cosine.min() > 0.99 and cosine.max() < 1 - 1e-7  # close, and really another precision
+
+
+def test_bf16_on_another_provider_is_refused_with_the_provider_to_use(bf16):
+    with pytest.raises(ProviderError, match="bf16 deployment.*--provider openvino"):
+        Embedder(bf16, SessionConfig(providers=("cpu",)))
