@@ -8,8 +8,9 @@ NODE_STAMP := node_modules/.installed
 PROFILE ?= cpu-default
 MODEL ?= all-minilm-l6-v2
 PROVIDER ?= cpu
-# A second precision of the model, judged by the same quality criteria and shown beside it in signoff.md.
-PRECISION_MODEL ?= $(if $(filter all-minilm-l6-v2,$(MODEL)),all-minilm-l6-v2-fp16,)
+# The precision ladder: variants of the model judged by the same quality criteria and measured beside it
+# (signoff.md, signoff.json, the dashboard). PRECISION_MODELS= (empty) leaves it out.
+PRECISION_MODELS ?= $(if $(filter all-minilm-l6-v2,$(MODEL)),all-minilm-l6-v2-fp16 all-minilm-l6-v2-int8 all-minilm-l6-v2-bf16,)
 REPORTS ?= reports
 # One id for every pytest run of one `make signoff`: reports are merged only within one invocation.
 EMBED_SIGNOFF_INVOCATION := $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
@@ -31,14 +32,12 @@ venv: $(STAMP)
 
 ## The main job: the acceptance suite on the embedded default model; exits non-zero unless signed off.
 signoff: $(STAMP)
-	@echo "sign-off: $(MODEL) on $(PROVIDER), profile $(PROFILE)$(if $(BASELINE), against $(BASELINE),)$(if $(PRECISION_MODEL), (then $(PRECISION_MODEL) side by side),)"
+	@echo "sign-off: $(MODEL) on $(PROVIDER), profile $(PROFILE)$(if $(BASELINE), against $(BASELINE),)$(if $(PRECISION_MODELS), (then the precision ladder: $(PRECISION_MODELS)),)"
 	@$(BIN)/python -m pytest acceptance --accept-profile $(PROFILE) --model $(MODEL) --provider $(PROVIDER) \
 		--reports-dir $(REPORTS) --require-signoff $(if $(BASELINE),--baseline $(BASELINE),) $(PYTEST_ARGS); status=$$?; \
-	if [ -n "$(PRECISION_MODEL)" ]; then \
-		$(BIN)/python -m pytest acceptance -q --accept-profile $(PROFILE) --model $(PRECISION_MODEL) --provider $(PROVIDER) \
-			--reports-dir $(REPORTS)/precision -m "parity or norm or retrieval or edge" >/dev/null; \
-		$(BIN)/python -m acceptance.completion_report $(REPORTS)/signoff.md $(REPORTS)/signoff.json $(REPORTS)/precision/signoff.json; \
-		echo "precision side by side ($(PRECISION_MODEL)): appended to $(REPORTS)/signoff.md"; fi; \
+	if [ -n "$(PRECISION_MODELS)" ]; then \
+		$(BIN)/python -m acceptance.precision_ladder --reports-dir $(REPORTS) --profile $(PROFILE) --provider $(PROVIDER) \
+			$(PRECISION_MODELS) >/dev/null && echo "precision ladder ($(PRECISION_MODELS)): in $(REPORTS)/signoff.md"; fi; \
 	echo "completion report: $(REPORTS)/signoff.md   verdict: $(REPORTS)/signoff.json"; \
 	echo "dashboard: make report -> $(REPORTS)/allure-report/index.html"; exit $$status
 

@@ -93,7 +93,8 @@ def attach_file(path: Path, name: str | None = None) -> None:
         allure.attach.file(str(path), name=name or path.name, attachment_type=kinds.get(path.suffix))
 
 
-def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str, report_md: Path | None = None) -> None:
+def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str, report_md: Path | None = None,
+                    extra_attachments: list[Path] = ()) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     env = verdict["environment"]
     model = verdict["model"]
@@ -113,7 +114,7 @@ def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str, re
     }
     errors = [(f"{c['id']}: {c['status']}" + (f" ({c['reason'][:200]})" if c.get("reason") else ""), None)
               for c in unmet(verdict)]
-    write_globals(results_dir, verdict["verdict"].upper().replace("-", " "), report_md, errors)
+    write_globals(results_dir, verdict["verdict"].upper().replace("-", " "), report_md, errors, extra_attachments)
     (results_dir / "environment.properties").write_text(
         "\n".join(f"{k}={str(v).replace(chr(10), ' ')}" for k, v in props.items()) + "\n", encoding="utf-8")
     (results_dir / "categories.json").write_text(json.dumps(CATEGORIES, indent=2))
@@ -130,7 +131,7 @@ GLOBALS_NAME = "-globals.json"
 
 
 def write_globals(results_dir: Path, headline: str, report_md: Path | None,
-                  errors: list[tuple[str, str | None]]) -> None:
+                  errors: list[tuple[str, str | None]], extra_attachments: list[Path] = ()) -> None:
     """The verdict on the dashboard's first screen: the completion report as a global attachment and
     one global error per criterion that is not met (none when signed off), each a (message, Allure
     environment or None) pair: a fleet puts each device's errors under its environment."""
@@ -143,6 +144,12 @@ def write_globals(results_dir: Path, headline: str, report_md: Path | None,
         shutil.copy2(report_md, results_dir / source)
         attachments.append({"name": f"{headline}: {report_md.name}", "source": source, "type": "text/markdown",
                             "timestamp": now})
+    for extra in extra_attachments:  # e.g. the precision ladder's frontier plot
+        if extra.is_file():
+            source = f"{uuid.uuid4()}-attachment{extra.suffix}"
+            shutil.copy2(extra, results_dir / source)
+            kind = {".png": "image/png", ".svg": "image/svg+xml"}.get(extra.suffix, "application/octet-stream")
+            attachments.append({"name": f"{headline}: {extra.stem}", "source": source, "type": kind, "timestamp": now})
     records = [{"message": f"{headline}: {message}", "timestamp": now, **({"environment": env} if env else {})}
                for message, env in errors]
     (results_dir / f"{uuid.uuid4()}{GLOBALS_NAME}").write_text(

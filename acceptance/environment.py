@@ -6,6 +6,7 @@ import os
 import platform
 from typing import Any
 
+from runtime.session import available_providers
 from runtime.tensorrt import installed_tensorrt_version
 
 
@@ -56,7 +57,7 @@ def describe_environment(sessions: list[dict[str, Any]] | None = None) -> dict[s
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "onnxruntime": ort.__version__,
-        "providers_available": ort.get_available_providers(),
+        "providers_available": available_providers(),
         "providers_used": used or ["no session was created"],
         "providers_skipped": skipped,
         "tensorrt": installed_tensorrt_version(),

@@ -30,11 +30,11 @@ from acceptance.signoff_run import SIGNOFF_RUN, SignoffRun
 from runtime.artifact import verified_sha256
 from runtime.errors import EmbeddingError
 from runtime.manifest import cache_root, load_manifest
-from runtime.session import SessionConfig, plan_providers
+from runtime.session import PROVIDER_NAMES, SessionConfig, available_providers, plan_providers
 
 pytest_plugins = ["acceptance.deployment", "acceptance.criterion_check"]
 
-PROVIDER_CHOICES = ("auto", "tensorrt", "cuda", "coreml", "cpu")
+PROVIDER_CHOICES = ("auto", *PROVIDER_NAMES)
 ACCEPTANCE_DIR = Path(__file__).resolve().parent
 
 
@@ -116,7 +116,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("--strict-provider"):
             # One clear message at start-up (the missing library, what to install), not one error per test.
             plan_providers(SessionConfig(providers=(config.getoption("--provider"),), strict=True),
-                           ort.get_available_providers())
+                           available_providers())
         if baseline is not None:
             _check_baseline(config, baseline, profile, manifest)
         elif _is_worker(config) and "signoff_baseline" in config.workerinput:

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acceptance.completion_report import main as completion_report_main
 from modelprep import export
 from runtime.artifact import read_record, sha256_file
 from modelprep.assets import checkpoint_dir, ensure_artifacts
@@ -427,18 +426,6 @@ def test_signoff_json_says_what_was_tested_and_by_which_run(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{40}", run["suite"]["commit"]) or run["suite"]["commit"].startswith("not a git")
     assert model["onnx_sha256"] == sha256_file(model["onnx"])  # the file really loaded, hashed
     assert model["tokenizer_sha256"] == sha256_file(model["tokenizer"])
-
-
-def test_precision_table_is_never_appended_from_another_run(tmp_path):
-    main_run = {"run": {"invocation": "inv-1"}, "model": {"id": "m"}, "criteria": []}
-    other = {"run": {"invocation": "inv-0"}, "model": {"id": "m-fp16"}, "criteria": []}
-    (tmp_path / "signoff.md").write_text("# report\n")
-    (tmp_path / "a.json").write_text(json.dumps(main_run))
-    (tmp_path / "b.json").write_text(json.dumps(other))
-    assert completion_report_main([str(tmp_path / "signoff.md"), str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2
-    assert (tmp_path / "signoff.md").read_text() == "# report\n"
-    (tmp_path / "signoff.md").unlink()
-    assert completion_report_main([str(tmp_path / "signoff.md"), str(tmp_path / "a.json"), str(tmp_path / "a.json")]) == 2
 
 
 # ---------------------------------------------------------------- the table itself
