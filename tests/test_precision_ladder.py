@@ -84,3 +84,11 @@ def test_a_variant_is_judged_on_its_quality_criteria_and_a_miss_is_not_signed_of
 def test_without_a_main_verdict_there_is_no_ladder(tmp_path, capsys):
     assert precision_ladder.main(["--reports-dir", str(tmp_path), "all-minilm-l6-v2-fp16"]) == 2
     assert "signoff.json is missing" in capsys.readouterr().err
+
+
+def test_an_unknown_variant_is_one_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "signoff.json").write_text(json.dumps(_run("inv-1", 1.0, verdict="signed-off")))
+    assert precision_ladder.main(["--reports-dir", str(tmp_path), "all-minilm-l6-v2-int4"]) == 2
+    err = capsys.readouterr().err
+    assert "precision ladder: no model manifest at" in err and "all-minilm-l6-v2-int8" in err  # the known ones
+    assert "Traceback" not in err
