@@ -92,3 +92,11 @@ def test_an_unknown_variant_is_one_line_not_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "precision ladder: no model manifest at" in err and "all-minilm-l6-v2-int8" in err  # the known ones
     assert "Traceback" not in err
+
+
+def test_a_variant_that_cannot_start_says_why_on_one_line(tmp_path):
+    """Its quality run stops at start-up (strict mode, a provider this machine lacks): the row's reason
+    is pytest's usage error, not the last line of its output."""
+    run = precision_ladder.judge_variant("all-minilm-l6-v2-fp16", "cpu-default", "tensorrt", True, tmp_path)
+    assert run["not_run"].startswith("exit status 4: ") and "strict mode: TensorrtExecutionProvider" in run["not_run"]
+    assert (tmp_path / "pytest.log").is_file()
