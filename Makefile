@@ -43,7 +43,7 @@ signoff: $(STAMP)
 
 ## The project's own tests (the dashboard test needs node_modules and Debian's chromium; it skips without).
 test: $(STAMP) $(NODE_STAMP) browser
-	$(BIN)/python -m pytest tests -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n 2 --dist worksteal $(PYTEST_ARGS)
 
 ## The session factory against the real onnxruntime-gpu wheel (no GPU needed): its own venv, .venv-gpu.
 GPU_VENV := .venv-gpu

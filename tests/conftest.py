@@ -50,3 +50,15 @@ def minilm() -> Embedder:
 @pytest.fixture(scope="session")
 def qwen_tiny() -> Embedder:
     return built("qwen3-tiny")
+
+
+#: Modules whose tests each run a whole acceptance suite (or a browser) in a subprocess: 10-50 s apiece.
+#: They go first, so that under xdist's work stealing the two workers end together instead of one
+#: finishing a long mutant run alone (longest-first scheduling); the order within a module is kept.
+LONG_FIRST = ("test_mutants.py", "test_acceptance_suite.py", "test_contention.py", "test_report_browser.py",
+              "test_terminal.py", "test_baseline.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable: order kept within a rank
