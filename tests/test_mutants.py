@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from modelprep.assets import ensure_artifacts
 from runtime.manifest import load_manifest
 from tests import mutants as m
 
@@ -128,9 +129,11 @@ def suite_args(reports: Path, manifest: Path, profile: str = "meta-profile.toml"
 
 def build(case: m.Mutant, workdir: Path) -> Path:
     base = load_manifest(case.base)
+    ensure_artifacts(base)  # a mutant is made from the built model: never rely on another test to build it first
     options = dict(case.options)
     if "tokenizer_of" in options:
         options["tokenizer_of"] = load_manifest(options["tokenizer_of"])
+        ensure_artifacts(options["tokenizer_of"])
     return getattr(m, case.build)(base, workdir / "model", id=f"{case.base}-{case.name}", **options)
 
 
