@@ -80,12 +80,13 @@ def variant_provider(model: str, default: str) -> tuple[str, bool]:
     return (needs[0], True) if needs else (default, False)
 
 
-def judge_variant(model: str, profile: str, provider: str, strict: bool, out: Path) -> dict[str, Any]:
+def judge_variant(model: str, profile: str, provider: str, strict: bool, out: Path,
+                  threads: int = 0) -> dict[str, Any]:
     """The variant's quality criteria in a pytest run of its own; returns its signoff.json, or why none."""
     out.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pytest", "acceptance", "-q", "-p", "no:cacheprovider", "--accept-profile", profile,
                "--model", model, "--provider", provider, "--reports-dir", str(out), "-m", QUALITY_SELECTION,
-               *(["--strict-provider"] if strict else [])]
+               "--intra-op-threads", str(threads), *(["--strict-provider"] if strict else [])]
     done = subprocess.run(command, capture_output=True, text=True)
     (out / "pytest.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     signoff = out / "signoff.json"
@@ -189,21 +190,27 @@ def build_ladder(reports: Path, profile: str, provider: str, variants: list[str]
     main_run = json.loads((reports / "signoff.json").read_text())
     invocation = main_run.get("run", {}).get("invocation")
     base = main_run["model"]["id"]
-    rows = []
-    say(f"precision ladder: measuring {base} (the main run's model)")
-    rows.append(row(base, main_run["model"].get("precision", "fp32"), main_run,
-                    _measure_in_subprocess(base, provider, threads), main=True))
-    for model in variants:
-        variant_on, strict = variant_provider(model, provider)
-        say(f"precision ladder: {model}: quality criteria on {variant_on}{' (strict)' if strict else ''}")
-        run = judge_variant(model, profile, variant_on, strict, reports / "precision" / model)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from runtime.manifest import load_manifest
+
+    placed = {model: variant_provider(model, provider) for model in variants}
+    # The quality runs judge no timing, so they run side by side (one intra-op thread each); the speed
+    # and memory figures come after, one deployment at a time, on a machine they have to themselves.
+    say(f"precision ladder: quality criteria of {', '.join(variants) or 'no variant'}, side by side")
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        futures = {model: pool.submit(judge_variant, model, profile, on, strict, reports / "precision" / model, 1)
+                   for model, (on, strict) in placed.items()}
+        runs = {model: future.result() for model, future in futures.items()}
+    say(f"precision ladder: speed and memory of {base}")
+    rows = [row(base, main_run["model"].get("precision", "fp32"), main_run,
+                _measure_in_subprocess(base, provider, threads), main=True)]
+    for model, run in runs.items():
         if "not_run" not in run and run.get("run", {}).get("invocation") != invocation:
             run = {"not_run": "its report is not from this make signoff (another invocation)"}
-        say(f"precision ladder: {model}: speed and memory")
-        speed = _measure_in_subprocess(model, variant_on, threads) if "not_run" not in run else {
+        say(f"precision ladder: speed and memory of {model}")
+        speed = _measure_in_subprocess(model, placed[model][0], threads) if "not_run" not in run else {
             "error": "not measured: its quality run did not run"}
-        from runtime.manifest import load_manifest
-
         rows.append(row(model, load_manifest(model).precision, run, speed, main=False))
     ladder = {
         "base": base, "profile": profile, "invocation": invocation, "threads": threads,
