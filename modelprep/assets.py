@@ -17,7 +17,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from modelprep.onnx_export import export_and_gate, gate_and_record
-from modelprep.precision import Int8Recipe, synthetic_texts, to_fp16, to_int8
+from modelprep.precision import Int8Recipe, to_fp16, to_int8
 from runtime.artifact import RECORD_VERSION, is_cache_entry, read_record, sha256_file
 from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError
 from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
@@ -184,6 +184,7 @@ def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe) -> dict:
     swept on another such set against the base fp32 graph (never on the corpora the criteria use)."""
     import numpy as np
 
+    from modelprep.bench import corpus
     from runtime.embedder import Embedder
     from runtime.session import SessionConfig, create_session
 
@@ -195,7 +196,7 @@ def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe) -> dict:
         return [embedder.tokenizer.pad(encodings[i:i + batch]).feeds(embedder.input_names)
                 for i in range(0, len(encodings), batch)]
 
-    dev = feeds(synthetic_texts(recipe.dev_texts, seed=2, low=1, high=160), 16)
+    dev = feeds(corpus(recipe.dev_texts, low=1, high=160, seed=2), 16)
     reference = [embedder.postprocess(embedder.session.run([base.output], f)[0], f["attention_mask"]) for f in dev]
 
     def evaluate(path: Path) -> np.ndarray:
@@ -203,7 +204,7 @@ def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe) -> dict:
         return np.concatenate([np.sum(embedder.postprocess(session.run([base.output], f)[0], f["attention_mask"]) * ref, 1)
                                for f, ref in zip(dev, reference)])
 
-    calibration = feeds(synthetic_texts(recipe.calibration_texts, seed=1, low=1, high=240), 1) if recipe.mode == "static" else []
+    calibration = feeds(corpus(recipe.calibration_texts, low=1, high=240, seed=1), 1) if recipe.mode == "static" else []
     return to_int8(base.onnx_path, dst, calibration=calibration, evaluate=evaluate,
                        recipe=recipe, step=say) | {
         "calibration_set": f"{recipe.calibration_texts} synthetic texts (seed 1, 1-240 words of fixtures/corpora/sentences.txt's vocabulary)",
