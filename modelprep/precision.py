@@ -9,7 +9,6 @@ provider cannot run FP8 Q/DQ graphs, so an FP8 export can only be signed off on 
 
 from __future__ import annotations
 
-import random
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, fields
@@ -18,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from runtime.errors import ExportError, ManifestError
-from runtime.paths import corpora_dir
 
 
 def to_fp16(src: str | Path, dst: str | Path) -> Path:
@@ -80,14 +78,6 @@ class Int8Recipe:
         return cls(**options)
 
 
-def synthetic_texts(count: int, seed: int, low: int = 1, high: int = 200) -> list[str]:
-    """Texts of low..high words drawn from the fixture vocabulary with a fixed seed: calibration and
-    the sweep's dev set use their own seeds, so neither is the corpus the criteria judge on."""
-    words = (corpora_dir() / "sentences.txt").read_text(encoding="utf-8").split()
-    rng = random.Random(seed)
-    return [" ".join(rng.choices(words, k=rng.randint(low, high))) for _ in range(count)]
-
-
 def _quant_types(recipe: Int8Recipe):
     from onnxruntime.quantization import CalibrationMethod, QuantType
 
@@ -111,9 +101,8 @@ def quantizable_nodes(onnx_path: Path, weights_only: bool) -> list[str]:
             and (not weights_only or any(name in constants for name in n.input[1:2]))]
 
 
-def to_int8(src: str | Path, dst: str | Path, *,
-                calibration: list[dict[str, np.ndarray]], evaluate, recipe: Int8Recipe = Int8Recipe(),
-                step=lambda text: None) -> dict:
+def to_int8(src: str | Path, dst: str | Path, *, calibration: list[dict[str, np.ndarray]], evaluate,
+            recipe: Int8Recipe = Int8Recipe(), step=lambda text: None) -> dict:
     """int8 of `src` into `dst` (recipe.mode: static Q/DQ or dynamic), keeping the layers that cost the
     most cosine in fp32.
 
@@ -129,8 +118,8 @@ def to_int8(src: str | Path, dst: str | Path, *,
     if recipe.mode not in ("static", "dynamic"):
         raise ManifestError(f"int8 recipe: mode {recipe.mode!r}: use static or dynamic")
     # The quantizer asks on the root logger, at every call, for a pre-processing step that would rewrite
-    # the graph the sweep measures; the recipe leaves the graph as exported.
-    logging.getLogger().setLevel(logging.ERROR)
+    # the graph the sweep measures; the recipe leaves the graph as exported. Quiet for the sweep only.
+    root, root_level = logging.getLogger(), logging.getLogger().level
     src, dst = Path(src), Path(dst)
     activation, weight, method = _quant_types(recipe)
     work = Path(tempfile.mkdtemp(prefix=".int8.", dir=dst.parent))
@@ -161,6 +150,7 @@ def to_int8(src: str | Path, dst: str | Path, *,
         )
         return path
 
+    root.setLevel(logging.ERROR)
     try:
         step(f"int8 ({recipe.mode}): " + (f"calibrating on {len(calibration)} texts" if recipe.mode == "static"
                                          else "quantizing every layer"))
@@ -186,4 +176,5 @@ def to_int8(src: str | Path, dst: str | Path, *,
             "target_met": steps[-1]["dev_min_cosine"] >= recipe.target_min_cosine,
         }
     finally:
+        root.setLevel(root_level)
         shutil.rmtree(work, ignore_errors=True)
