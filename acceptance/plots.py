@@ -102,6 +102,27 @@ def baseline_comparison(signoff: dict[str, Any], out: Path) -> Path | None:
     return _save(fig, out / "baseline_comparison.png")
 
 
+def precision_frontier(ladder: dict[str, Any], out: Path) -> Path | None:
+    """The precision ladder's bulk texts/s against min cosine, one point per precision (green: its
+    criteria met); the PRD's 0.99 as a line."""
+    points = [r for r in ladder["rows"] if r.get("texts_per_s") and r.get("min_cosine") is not None]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in points:
+        ax.scatter(r["min_cosine"], r["texts_per_s"], s=60, marker="o" if r["signed_off_quality"] else "x",
+                   color="tab:green" if r["signed_off_quality"] else "tab:red")
+        ax.annotate(f"{r['precision']} ({r.get('provider', '').removesuffix('ExecutionProvider')})",
+                    (r["min_cosine"], r["texts_per_s"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.axvline(0.99, color="red", linestyle="--", linewidth=1)
+    ax.annotate("min cosine 0.99 (PRD)", (0.99, ax.get_ylim()[1]), textcoords="offset points", xytext=(4, -12),
+                color="red", fontsize=8)
+    ax.set(xlabel="min cosine vs PyTorch fp32 (parity corpus)", ylabel="bulk texts/s (higher is better)",
+           title=f"Precision frontier: {ladder['base']} ({ladder['threads']} threads)")
+    ax.grid(alpha=0.3)
+    return _save(fig, out / "precision_frontier.png")
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

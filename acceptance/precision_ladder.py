@@ -35,10 +35,10 @@ def measure(model: str, provider: str, threads: int, texts: int = 128, queries: 
     """Speed and memory of one deployment, in this (fresh) process: bulk texts/s (best of 2 passes over
     `texts` texts of the bench corpus, batch 32), batch-1 latency over `queries` short queries, and the
     resident memory the deployment added."""
-    import numpy as np
     import psutil
 
-    from modelprep.bench import best_rate, corpus
+    from modelprep.bench import batch1_latency, best_rate
+    from modelprep.texts import corpus
     from runtime.embedder import Embedder
     from runtime.manifest import load_manifest
     from runtime.session import SessionConfig
@@ -47,16 +47,10 @@ def measure(model: str, provider: str, threads: int, texts: int = 128, queries: 
     before = process.memory_info().rss
     embedder = Embedder(load_manifest(model), SessionConfig(providers=(provider,), intra_op_threads=threads))
     bulk = best_rate(embedder.encode, corpus(texts), repeat=2)
-    short = corpus(queries, low=8, high=30, seed=3)
-    embedder.encode(short[:8])
-    times = []
-    for text in short:
-        start = time.perf_counter()
-        embedder.encode([text], kind="query")
-        times.append((time.perf_counter() - start) * 1e3)
+    batch1 = batch1_latency(lambda one: embedder.encode(one, kind="query"), corpus(queries, low=8, high=30, seed=3))
     return {
         "texts_per_s": bulk, "bulk_texts": texts, "batch_size": 32, "threads": threads,
-        "batch1_p50_ms": float(np.percentile(times, 50)), "batch1_p95_ms": float(np.percentile(times, 95)),
+        "batch1_p50_ms": batch1["p50_ms"], "batch1_p95_ms": batch1["p95_ms"],
         "batch1_queries": queries, "memory_mb": (process.memory_info().rss - before) / 2**20,
         "provider": embedder.report.primary, "provider_options": embedder.report.provider_options,
     }
@@ -155,35 +149,6 @@ def table_markdown(ladder: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def frontier_plot(ladder: dict[str, Any], path: Path) -> Path | None:
-    """Bulk texts/s against min cosine, one point per precision; the PRD's 0.99 as a line."""
-    points = [r for r in ladder["rows"] if r.get("texts_per_s") and r.get("min_cosine") is not None]
-    if not points:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in points:
-        ax.scatter(r["min_cosine"], r["texts_per_s"], s=60, marker="o" if r["signed_off_quality"] else "x",
-                   color="tab:green" if r["signed_off_quality"] else "tab:red")
-        ax.annotate(f"{r['precision']} ({r.get('provider', '').removesuffix('ExecutionProvider')})",
-                    (r["min_cosine"], r["texts_per_s"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    ax.axvline(0.99, color="red", linestyle="--", linewidth=1)
-    ax.annotate("min cosine 0.99 (PRD)", (0.99, ax.get_ylim()[1]), textcoords="offset points", xytext=(4, -12),
-                color="red", fontsize=8)
-    ax.set(xlabel="min cosine vs PyTorch fp32 (parity corpus)", ylabel="bulk texts/s (higher is better)",
-           title=f"Precision frontier: {ladder['base']} ({ladder['threads']} threads)")
-    ax.grid(alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def build_ladder(reports: Path, profile: str, provider: str, variants: list[str], threads: int,
                  say=lambda text: print(text, file=sys.stderr, flush=True)) -> dict[str, Any]:
     """Judge and measure every variant beside the main run in reports/signoff.json; write the ladder."""
@@ -217,7 +182,9 @@ def build_ladder(reports: Path, profile: str, provider: str, variants: list[str]
         "machine": f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows,
     }
-    plot = frontier_plot(ladder, reports / "plots" / "precision_frontier.png")
+    from acceptance.plots import precision_frontier
+
+    plot = precision_frontier(ladder, reports / "plots")
     if plot:
         ladder["plot"] = str(plot)
         ladder["plot_relative"] = os.path.relpath(plot, reports)

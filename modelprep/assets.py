@@ -184,7 +184,7 @@ def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe) -> dict:
     swept on another such set against the base fp32 graph (never on the corpora the criteria use)."""
     import numpy as np
 
-    from modelprep.bench import corpus
+    from modelprep.texts import corpus
     from runtime.embedder import Embedder
     from runtime.session import SessionConfig, create_session
 

@@ -21,26 +21,16 @@ import argparse
 import json
 import os
 import platform
-import random
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from modelprep.texts import corpus
 from runtime.embedder import Embedder, plan_batches
 from runtime.manifest import load_manifest
-from runtime.paths import corpora_dir
 from runtime.session import SessionConfig
-
-WORDS = corpora_dir() / "sentences.txt"
-
-
-def corpus(n: int = 512, low: int = 5, high: int = 300, seed: int = 0) -> list[str]:
-    """n texts of low..high words, drawn with a fixed seed from the fixture vocabulary."""
-    words = WORDS.read_text(encoding="utf-8").split()
-    rng = random.Random(seed)
-    return [" ".join(rng.choices(words, k=rng.randint(low, high))) for _ in range(n)]
 
 
 def best_rate(fn, texts: list[str], repeat: int) -> float:
