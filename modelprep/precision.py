@@ -68,6 +68,10 @@ class Int8Recipe:
     calibration_texts: int = 128
     dev_texts: int = 64
     max_fp32_layers: int = 24  # the sweep stops here: past it, int8 buys little speed
+    # The layers to keep in fp32, as an earlier sweep chose them (its artifact.json's "fp32_layers"):
+    # the build then quantizes once and checks the dev set instead of sweeping (48 quantizations of
+    # MiniLM, about two minutes on 2 cores). None: sweep. A list that misses the target is swept again.
+    fp32_layers: tuple[str, ...] | None = None
 
     @classmethod
     def from_options(cls, options: dict) -> "Int8Recipe":
@@ -75,7 +79,11 @@ class Int8Recipe:
         unknown = sorted(set(options) - known)
         if unknown:
             raise ManifestError(f"unknown int8 recipe option {unknown[0]!r}: use {', '.join(sorted(known))}")
-        return cls(**options)
+        layers = options.get("fp32_layers")
+        if layers is not None and (not isinstance(layers, list) or not all(isinstance(n, str) for n in layers)):
+            raise ManifestError("int8 recipe: fp32_layers is a list of node names (an earlier build's "
+                                "artifact.json lists them under int8.fp32_layers)")
+        return cls(**{**options, **({"fp32_layers": tuple(layers)} if layers is not None else {})})
 
 
 def _quant_types(recipe: Int8Recipe):
@@ -110,7 +118,8 @@ def to_int8(src: str | Path, dst: str | Path, *, calibration: list[dict[str, np.
     `evaluate(path) -> cosines` on the dev set against the fp32 graph. The sweep quantizes each
     layer alone and measures what it costs, then keeps the costliest layers in fp32, one at a time,
     until the dev set's minimum cosine clears recipe.target_min_cosine or max_fp32_layers is reached.
-    Returns the record: the recipe, the cost of each layer, and each step of the sweep."""
+    With recipe.fp32_layers (an earlier sweep's choice) it quantizes once and sweeps only if that misses.
+    Returns the record: the recipe, the cost of each layer (None without a sweep), and each step."""
     import logging
 
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_dynamic, quantize_static
@@ -122,9 +131,9 @@ def to_int8(src: str | Path, dst: str | Path, *, calibration: list[dict[str, np.
     root, root_level = logging.getLogger(), logging.getLogger().level
     src, dst = Path(src), Path(dst)
     activation, weight, method = _quant_types(recipe)
+    nodes = quantizable_nodes(src, recipe.weights_only_matmuls)  # before the work dir: a bad graph leaves none
     work = Path(tempfile.mkdtemp(prefix=".int8.", dir=dst.parent))
     cache = work / "calibration.json"
-    nodes = quantizable_nodes(src, recipe.weights_only_matmuls)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -150,8 +159,35 @@ def to_int8(src: str | Path, dst: str | Path, *, calibration: list[dict[str, np.
         )
         return path
 
+    def result(kept: list[str], steps: list[dict], cost: dict[str, float] | None, best: Path) -> dict:
+        shutil.copy2(best, dst)
+        return {
+            "recipe": asdict(recipe), "quantized_layers": len(nodes) - len(kept), "fp32_layers": kept,
+            "layer_cost": None if cost is None else dict(sorted(cost.items(), key=lambda kv: kv[1], reverse=True)),
+            "sweep": steps, "dev_min_cosine": steps[-1]["dev_min_cosine"],
+            "target_met": steps[-1]["dev_min_cosine"] >= recipe.target_min_cosine,
+        }
+
     root.setLevel(logging.ERROR)
     try:
+        if recipe.fp32_layers is not None:
+            unknown = [n for n in recipe.fp32_layers if n not in nodes]
+            if unknown:
+                raise ManifestError(
+                    f"int8 recipe: fp32_layers names {unknown[0]!r}, which is not a quantizable layer of {src.name} "
+                    f"(the export's node names changed?): remove fp32_layers to sweep again, then copy the new "
+                    f"list from the build's artifact.json")
+            kept = list(recipe.fp32_layers)
+            step(f"int8 ({recipe.mode}): the recipe's {len(kept)} layer(s) kept in fp32, the other {len(nodes) - len(kept)} quantized")
+            best = quantize(work / "recipe.onnx", exclude=kept)
+            reached = float(np.min(evaluate(best)))
+            recorded = [{"fp32_layers": len(kept), "from": "the recipe's fp32_layers", "dev_min_cosine": reached}]
+            if reached >= recipe.target_min_cosine:
+                return result(kept, recorded, None, best)
+            step(f"int8: the recipe's fp32 layers give dev min cosine {reached:.4f} < {recipe.target_min_cosine}: "
+                 "sweeping again (put the new fp32_layers from artifact.json in the manifest)")
+        else:
+            recorded = []
         step(f"int8 ({recipe.mode}): " + (f"calibrating on {len(calibration)} texts" if recipe.mode == "static"
                                          else "quantizing every layer"))
         full = float(np.min(evaluate(quantize(work / "all.onnx"))))
@@ -160,21 +196,15 @@ def to_int8(src: str | Path, dst: str | Path, *, calibration: list[dict[str, np.
             step(f"int8 sensitivity sweep: layer {i + 1}/{len(nodes)} ({node})")
             cost[node] = 1.0 - float(np.min(evaluate(quantize(work / "one.onnx", include=[node]))))
         ranked = sorted(nodes, key=lambda n: cost[n], reverse=True)
-        steps = [{"fp32_layers": 0, "dev_min_cosine": full}]
-        kept: list[str] = []
+        steps = recorded + [{"fp32_layers": 0, "dev_min_cosine": full}]
+        kept = []
         best = work / "all.onnx"
         while steps[-1]["dev_min_cosine"] < recipe.target_min_cosine and len(kept) < min(recipe.max_fp32_layers, len(nodes)):
             kept.append(ranked[len(kept)])
             step(f"int8: {len(kept)} layer(s) kept in fp32, dev min cosine so far {steps[-1]['dev_min_cosine']:.4f}")
             best = quantize(work / f"keep{len(kept)}.onnx", exclude=kept)
             steps.append({"fp32_layers": len(kept), "kept": kept[-1], "dev_min_cosine": float(np.min(evaluate(best)))})
-        shutil.copy2(best, dst)
-        return {
-            "recipe": asdict(recipe), "quantized_layers": len(nodes) - len(kept), "fp32_layers": kept,
-            "layer_cost": dict(sorted(cost.items(), key=lambda kv: kv[1], reverse=True)),
-            "sweep": steps, "dev_min_cosine": steps[-1]["dev_min_cosine"],
-            "target_met": steps[-1]["dev_min_cosine"] >= recipe.target_min_cosine,
-        }
+        return result(kept, steps, cost, best)
     finally:
         root.setLevel(root_level)
         shutil.rmtree(work, ignore_errors=True)

@@ -37,6 +37,29 @@ def test_the_sweep_keeps_the_costliest_layers_in_fp32_until_the_target_or_its_li
     assert easy["fp32_layers"] == [] and easy["target_met"] is True and easy["quantized_layers"] == len(nodes)
 
 
+def test_a_recorded_keep_list_quantizes_once_and_a_stale_one_is_swept_again(tiny, tmp_path):
+    """The manifest's fp32_layers (an earlier sweep's choice) replace the sweep while they clear the
+    target; when they miss it, the build sweeps again and says so in its record."""
+    nodes = quantizable_nodes(tiny.onnx_path, weights_only=True)
+    recipe = dict(mode="dynamic", dev_texts=12)
+    kept = build_int8(tiny, tmp_path / "kept.onnx", Int8Recipe(**recipe, target_min_cosine=0.0, fp32_layers=tuple(nodes[:2])))
+    assert kept["fp32_layers"] == nodes[:2] and kept["quantized_layers"] == len(nodes) - 2
+    assert kept["layer_cost"] is None and kept["target_met"] is True  # no sweep ran
+    assert [s["from"] for s in kept["sweep"]] == ["the recipe's fp32_layers"]
+    stale = build_int8(tiny, tmp_path / "stale.onnx", Int8Recipe(**recipe, target_min_cosine=1.0, fp32_layers=(),
+                                                                max_fp32_layers=1))
+    assert stale["sweep"][0] == {"fp32_layers": 0, "from": "the recipe's fp32_layers", "dev_min_cosine": stale["sweep"][1]["dev_min_cosine"]}
+    assert set(stale["layer_cost"]) == set(nodes) and len(stale["fp32_layers"]) == 1 and stale["target_met"] is False
+
+
+def test_a_keep_list_naming_no_layer_of_the_graph_is_a_manifest_error(tiny, tmp_path):
+    with pytest.raises(ManifestError, match="fp32_layers names '/no/such/MatMul'.*remove fp32_layers to sweep again"):
+        build_int8(tiny, tmp_path / "model.onnx", Int8Recipe(mode="dynamic", dev_texts=4, fp32_layers=("/no/such/MatMul",)))
+    assert list(tmp_path.iterdir()) == []  # neither the output nor the sweep's work dir is left
+    with pytest.raises(ManifestError, match="fp32_layers is a list of node names"):
+        Int8Recipe.from_options({"fp32_layers": "/encoder/layer.0/output/dense/MatMul"})
+
+
 def test_an_unknown_recipe_option_is_a_manifest_error():
     with pytest.raises(ManifestError, match="unknown int8 recipe option 'per_chanel'"):
         Int8Recipe.from_options({"per_chanel": True})
