@@ -27,14 +27,19 @@ class CriterionCheck:
     def check(self, measured: float, hint: str = "", **details: Any) -> None:
         """Record the measured value for the verdict, then assert it meets the target. `hint` says where
         to look when it misses (e.g. the first stage that diverges)."""
-        self.item.user_properties.append(("criterion_measured", {"value": float(measured), "details": details}))
-        record(self.criterion, float(measured), details, baseline=self.baseline_value)
+        self.note(measured, **details)
         if not self.criterion.passes(measured):
             # Raised, not asserted: pytest's assertion rewriting would append reprs of every object
             # in the expression to a message that already says everything.
             raise AssertionError(
                 f"{self.criterion.id}: measured {measured:.6g} {self.criterion.unit} misses the target "
                 f"{self.criterion.target_text} (profile {self.profile_name})" + (f"; {hint}" if hint else ""))
+
+    def note(self, measured: float, **details: Any) -> None:
+        """Record the measured value for the verdict without judging it (a property test that fails
+        inside Hypothesis still reports the worst value it saw)."""
+        self.item.user_properties.append(("criterion_measured", {"value": float(measured), "details": details}))
+        record(self.criterion, float(measured), details, baseline=self.baseline_value)
 
     def check_timing(self, quiet: Quiet, measured: float, **details: Any) -> None:
         """A timing figure: judged only when the machine was quiet while it was measured; a figure that

@@ -36,4 +36,15 @@ class Worst:
         crit = self.criterion.criterion
         if self.value is None or crit.badness(value) > crit.badness(self.value):
             self.value = value
-        assert self.criterion.criterion.passes(value), f"{value:.6g} misses {self.criterion.criterion.target_text}"
+        assert crit.passes(value), f"an example gave {value:.6g}, which misses {crit.target_text} (worst seen {self.value:.6g})"
+
+    def judge(self, prop, **details) -> None:
+        """Run the property, then check the worst value seen against the target. When an example fails
+        inside Hypothesis, the worst value seen is still recorded, so the verdict shows a number."""
+        try:
+            prop()
+        except BaseException:
+            if self.value is not None:
+                self.criterion.note(self.value, **details)
+            raise
+        self.criterion.check(self.value, **details)

@@ -175,7 +175,7 @@ def build_ladder(reports: Path, profile: str, provider: str, variants: list[str]
             run = {"not_run": "its report is not from this make signoff (another invocation)"}
         say(f"precision ladder: speed and memory of {model}")
         speed = _measure_in_subprocess(model, placed[model][0], threads) if "not_run" not in run else {
-            "error": "not measured: its quality run did not run"}
+            "error": "its quality run did not run"}
         rows.append(row(model, load_manifest(model).precision, run, speed, main=False))
     ladder = {
         "base": base, "profile": profile, "invocation": invocation, "threads": threads,

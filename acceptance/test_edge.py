@@ -31,8 +31,7 @@ def test_finite_unit_norm_right_dim(embedder, manifest, criterion):
         assert np.isfinite(vectors).all()
         worst.see(float(np.abs(np.linalg.norm(vectors.astype(np.float64), axis=1) - 1).max()))
 
-    prop()
-    criterion.check(worst.value)
+    worst.judge(prop)
 
 
 @pytest.mark.criterion("edge.deterministic")
@@ -43,8 +42,7 @@ def test_deterministic(embedder, criterion):
     def prop(t):
         worst.see(cos(embedder.encode([t])[0], embedder.encode([t])[0]))
 
-    prop()
-    criterion.check(worst.value)
+    worst.judge(prop)
 
 
 @pytest.mark.criterion("edge.batch_invariance")
@@ -57,8 +55,7 @@ def test_batch_invariance(embedder, criterion):
         batch = others[:position] + [t] + others[position:]
         worst.see(cos(embedder.encode([t])[0], embedder.encode(batch, batch_size=len(batch))[position]))
 
-    prop()
-    criterion.check(worst.value)
+    worst.judge(prop)
 
 
 @pytest.mark.criterion("edge.order_invariance")
@@ -73,8 +70,7 @@ def test_order_invariance(embedder, criterion):
         shuffled = embedder.encode([texts[i] for i in order], batch_size=len(texts))
         worst.see(min(cos(forward[i], shuffled[k]) for k, i in enumerate(order)))
 
-    prop()
-    criterion.check(worst.value)
+    worst.judge(prop)
 
 
 @pytest.mark.criterion("edge.truncation_stable")
@@ -90,8 +86,7 @@ def test_truncation_stable(embedder, manifest, criterion):
         assume(counts[0] == manifest.max_length)  # past max_length
         worst.see(cos(embedder.encode([long_text])[0], embedder.encode([long_text + " " + " ".join(tail)])[0]))
 
-    prop()
-    criterion.check(worst.value)
+    worst.judge(prop)
 
 
 @pytest.mark.criterion("edge.blank_rejected")
@@ -157,5 +152,4 @@ def test_mixed_batches_up_to_the_largest_match_the_texts_alone(embedder, profile
     def prop(texts):
         worst.see(alone_vs_batched(embedder, texts, embedder.encode(texts, batch_size=len(texts))))
 
-    prop()
-    criterion.check(worst.value, largest_batch=largest)
+    worst.judge(prop, largest_batch=largest)
