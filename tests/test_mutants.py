@@ -173,6 +173,8 @@ def test_mutant_is_caught_by_exactly_its_criteria(case, tmp_path):
         f"\n{out[-4000:]}")
     ran = {c["id"] for c in signoff["criteria"] if c["status"] != "not-run"}
     assert MEASURED <= ran | {"quality.semantic_pass_rate"}, f"criteria did not run: {sorted(MEASURED - ran)}"
+    unmeasured = sorted(c["id"] for c in signoff["criteria"] if c["status"] == "fail" and c["measured"] is None)
+    assert not unmeasured, f"failed without saying what they measured: {unmeasured}"
 
 
 @pytest.mark.parametrize("case", KNOWN_GOOD, ids=[c.name for c in KNOWN_GOOD])
