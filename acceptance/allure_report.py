@@ -13,6 +13,7 @@ import platform
 import shutil
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def attach_file(path: Path, name: str | None = None) -> None:
 
 
 def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str, report_md: Path | None = None,
-                    extra_attachments: list[Path] = ()) -> None:
+                    extra_attachments: Sequence[Path] = ()) -> None:
     results_dir.mkdir(parents=True, exist_ok=True)
     env = verdict["environment"]
     model = verdict["model"]
@@ -128,10 +129,11 @@ def write_run_files(results_dir: Path, verdict: dict[str, Any], profile: str, re
 #: Allure 3 reads run-level ("global") errors and attachments from files ending so; they show on the
 #: report's first screen, so that is where the verdict goes.
 GLOBALS_NAME = "-globals.json"
+GLOBAL_ATTACHMENT_TYPES = {".md": "text/markdown", ".png": "image/png", ".svg": "image/svg+xml"}
 
 
 def write_globals(results_dir: Path, headline: str, report_md: Path | None,
-                  errors: list[tuple[str, str | None]], extra_attachments: list[Path] = ()) -> None:
+                  errors: list[tuple[str, str | None]], extra_attachments: Sequence[Path] = ()) -> None:
     """The verdict on the dashboard's first screen: the completion report as a global attachment and
     one global error per criterion that is not met (none when signed off), each a (message, Allure
     environment or None) pair: a fleet puts each device's errors under its environment."""
@@ -139,17 +141,14 @@ def write_globals(results_dir: Path, headline: str, report_md: Path | None,
         old.unlink()  # written by an earlier call for this same results dir
     now = int(time.time() * 1000)
     attachments = []
-    if report_md is not None and report_md.is_file():
-        source = f"{uuid.uuid4()}-attachment.md"
-        shutil.copy2(report_md, results_dir / source)
-        attachments.append({"name": f"{headline}: {report_md.name}", "source": source, "type": "text/markdown",
-                            "timestamp": now})
-    for extra in extra_attachments:  # e.g. the precision ladder's frontier plot
-        if extra.is_file():
-            source = f"{uuid.uuid4()}-attachment{extra.suffix}"
-            shutil.copy2(extra, results_dir / source)
-            kind = {".png": "image/png", ".svg": "image/svg+xml"}.get(extra.suffix, "application/octet-stream")
-            attachments.append({"name": f"{headline}: {extra.stem}", "source": source, "type": kind, "timestamp": now})
+    # The report under its file name, then the extras (e.g. the precision ladder's frontier plot) under their stem.
+    named = ([(report_md, report_md.name)] if report_md is not None else []) + [(p, p.stem) for p in extra_attachments]
+    for path, name in named:
+        if path.is_file():
+            source = f"{uuid.uuid4()}-attachment{path.suffix}"
+            shutil.copy2(path, results_dir / source)
+            attachments.append({"name": f"{headline}: {name}", "source": source, "timestamp": now,
+                                "type": GLOBAL_ATTACHMENT_TYPES.get(path.suffix, "application/octet-stream")})
     records = [{"message": f"{headline}: {message}", "timestamp": now, **({"environment": env} if env else {})}
                for message, env in errors]
     (results_dir / f"{uuid.uuid4()}{GLOBALS_NAME}").write_text(
