@@ -39,12 +39,17 @@ class Worst:
         assert crit.passes(value), f"an example gave {value:.6g}, which misses {crit.target_text} (worst seen {self.value:.6g})"
 
     def judge(self, prop, **details) -> None:
-        """Run the property, then check the worst value seen against the target. When an example fails
-        inside Hypothesis, the worst value seen is still recorded, so the verdict shows a number."""
-        try:
-            prop()
-        except BaseException:
-            if self.value is not None:
-                self.criterion.note(self.value, **details)
-            raise
-        self.criterion.check(self.value, **details)
+        """Run the property, then check the worst value seen against the target."""
+        judge(self.criterion, prop, lambda: self.value, lambda: details)
+
+
+def judge(criterion, prop, value, details=dict) -> None:
+    """Run a Hypothesis property, then check `value()` (and `details()`) against the criterion. When an
+    example fails inside Hypothesis, the value so far is still recorded, so the verdict shows a number."""
+    try:
+        prop()
+    except BaseException:
+        if value() is not None:
+            criterion.note(value(), **details())
+        raise
+    criterion.check(value(), **details())
