@@ -24,6 +24,7 @@ import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +64,6 @@ def _measure_in_subprocess(model: str, provider: str, threads: int) -> dict[str,
         lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
         return {"error": lines[-1][:400]}
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def variant_provider(model: str, default: str) -> tuple[str, bool]:
-    """The provider a variant runs on, and whether strictly: an executed precision's own provider."""
-    from runtime.embedder import EXECUTED_PRECISIONS
-    from runtime.manifest import load_manifest
-
-    needs = EXECUTED_PRECISIONS.get(load_manifest(model).precision)
-    return (needs[0], True) if needs else (default, False)
 
 
 def judge_variant(model: str, profile: str, provider: str, strict: bool, out: Path,
@@ -155,11 +147,11 @@ def build_ladder(reports: Path, profile: str, provider: str, variants: list[str]
     main_run = json.loads((reports / "signoff.json").read_text())
     invocation = main_run.get("run", {}).get("invocation")
     base = main_run["model"]["id"]
-    from concurrent.futures import ThreadPoolExecutor
-
+    from runtime.embedder import executing_provider
     from runtime.manifest import load_manifest
 
-    placed = {model: variant_provider(model, provider) for model in variants}
+    precisions = {model: load_manifest(model).precision for model in variants}
+    placed = {model: executing_provider(precision, provider) for model, precision in precisions.items()}
     # The quality runs judge no timing, so they run side by side (one intra-op thread each); the speed
     # and memory figures come after, one deployment at a time, on a machine they have to themselves.
     say(f"precision ladder: quality criteria of {', '.join(variants) or 'no variant'}, side by side")
@@ -176,7 +168,7 @@ def build_ladder(reports: Path, profile: str, provider: str, variants: list[str]
         say(f"precision ladder: speed and memory of {model}")
         speed = _measure_in_subprocess(model, placed[model][0], threads) if "not_run" not in run else {
             "error": "its quality run did not run"}
-        rows.append(row(model, load_manifest(model).precision, run, speed, main=False))
+        rows.append(row(model, precisions[model], run, speed, main=False))
     ladder = {
         "base": base, "profile": profile, "invocation": invocation, "threads": threads,
         "machine": f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores",

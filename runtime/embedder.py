@@ -36,13 +36,20 @@ EXECUTED_PRECISIONS: dict[str, tuple[str, str]] = {"bf16": ("openvino", "OpenVIN
 OPENVINO_PRECISION_HINTS = {"bf16": "bf16"}  # every other precision: f32, so the graph's own types rule
 
 
+def executing_provider(precision: str, default: str = "cpu") -> tuple[str, bool]:
+    """The provider (short name) a deployment of this precision runs on, and whether strictly: an
+    executed precision's own provider, which alone runs it at that precision; else `default`."""
+    needs = EXECUTED_PRECISIONS.get(precision)
+    return (needs[0], True) if needs else (default, False)
+
+
 def session_config_for(manifest: ModelManifest, config: SessionConfig | None = None) -> SessionConfig:
     """The session config a deployment runs with: `config` (default: the CPU provider, or for an
     executed precision its provider, strictly), with OpenVINO's precision hint taken from the
     manifest unless the config sets one."""
     if config is None:
-        needs = EXECUTED_PRECISIONS.get(manifest.precision)
-        config = SessionConfig(providers=(needs[0],), strict=True) if needs else SessionConfig()
+        provider, strict = executing_provider(manifest.precision)
+        config = SessionConfig(providers=(provider,), strict=strict)
     if config.openvino.precision is None:
         hint = OPENVINO_PRECISION_HINTS.get(manifest.precision, "f32")
         config = replace(config, openvino=replace(config.openvino, precision=hint))

@@ -82,7 +82,6 @@ def test_a_variant_is_judged_on_its_quality_criteria_and_a_miss_is_not_signed_of
     runs = {"all-minilm-l6-v2-fp16": _run("inv-1", 0.9999), "all-minilm-l6-v2-int8": _run("inv-1", 0.976, "fail"),
             "all-minilm-l6-v2-bf16": _run("inv-0", 0.9999)}
     monkeypatch.setattr(precision_ladder, "judge_variant", lambda model, *a: runs[model])
-    monkeypatch.setattr(precision_ladder, "variant_provider", lambda model, default: (default, False))
     speed = {"m": 40.0, "all-minilm-l6-v2-fp16": 20.0, "all-minilm-l6-v2-int8": 60.0}
     monkeypatch.setattr(precision_ladder, "_measure_in_subprocess", lambda model, provider, threads: {
         "texts_per_s": speed[model], "batch1_p50_ms": 4.0, "batch1_p95_ms": 5.0, "memory_mb": 90.0,
