@@ -34,9 +34,7 @@ from runtime.session import SessionConfig
 
 
 def best_rate(fn, texts: list[str], repeat: int) -> float:
-    fn(texts[:16])  # warm-up
-    best = min(_timed(fn, texts) for _ in range(repeat))
-    return len(texts) / best
+    return paired_best_rates({"fn": fn}, texts, repeat)["fn"]
 
 
 def paired_best_rates(fns: dict, texts: list[str], repeat: int) -> dict[str, float]:
@@ -122,10 +120,10 @@ def _variants_of(model: str) -> list[str]:
 def _variant_fn(manifest, threads: int, batch_size: int):
     """A precision variant through the runtime, built on first use, on the provider its precision needs."""
     from modelprep.assets import ensure_artifacts
-    from runtime.embedder import EXECUTED_PRECISIONS
+    from runtime.embedder import executing_provider
 
     ensure_artifacts(manifest)
-    provider = EXECUTED_PRECISIONS.get(manifest.precision, ("cpu",))[0]
+    provider, _ = executing_provider(manifest.precision)
     variant = Embedder(manifest, SessionConfig(providers=(provider,), intra_op_threads=threads), batch_size=batch_size)
     return lambda texts: variant.encode(texts)
 
@@ -163,9 +161,8 @@ def sentence_transformers_onnx_fn(embedder: Embedder, checkpoint, threads: int, 
     from sentence_transformers import SentenceTransformer
 
     files = _checkpoint_files(checkpoint) | {"onnx/model.onnx": embedder.manifest.onnx_path}
-    for sub in ("1_Pooling/config.json",):
-        if (Path(checkpoint) / sub).is_file():
-            files[sub] = Path(checkpoint) / sub
+    if (Path(checkpoint) / "1_Pooling" / "config.json").is_file():
+        files["1_Pooling/config.json"] = Path(checkpoint) / "1_Pooling" / "config.json"
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -3,7 +3,7 @@ made-up figures, including figures that miss each goal."""
 
 from __future__ import annotations
 
-from modelprep.bench import goals, plot
+from modelprep.bench import SYSTEM_PRECISION, goals, plot
 
 
 def _report(runtime=40.0, raw=40.5, p50=None, bf16_rate=160.0):
@@ -13,9 +13,7 @@ def _report(runtime=40.0, raw=40.5, p50=None, bf16_rate=160.0):
     results = {"runtime": runtime, "raw_session": raw, "sentence_transformers": 45.0, "sentence_transformers_bf16": 130.0,
                "sentence_transformers_onnx": 43.0, "optimum": 30.0, "fastembed": 40.0, "runtime-bf16": bf16_rate,
                "runtime-int8": 53.0}
-    precision = {"runtime": "fp32", "raw_session": "fp32", "sentence_transformers": "fp32",
-                 "sentence_transformers_bf16": "bf16", "sentence_transformers_onnx": "fp32", "optimum": "fp32",
-                 "fastembed": "fp32", "runtime-bf16": "bf16", "runtime-int8": "int8"}
+    precision = SYSTEM_PRECISION | {"runtime-bf16": "bf16", "runtime-int8": "int8"}
     return {"results": results, "precision": precision, "batch1": {k: {"p50_ms": v, "p95_ms": v * 1.4} for k, v in p50.items()},
             "min_cosine": {k: 0.9999 for k in results} | {"runtime-int8": 0.996}, "model": "m", "texts": 512,
             "batch_size": 32, "threads": 2, "machine": "test"}
