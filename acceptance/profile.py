@@ -107,6 +107,7 @@ MEASUREMENT_KEYS = {
     "latency_text_tokens": int, "warmup_queries": int, "min_samples": dict, "min_duration_s": float,
     "grid_batch_sizes": list, "grid_text_tokens": list, "grid_cell_max_s": float, "grid_warmup_queries": int,
     "throughput_duration_s": float, "same_result_min_cosine": float, "parity_batch_sizes": list,
+    "shape_sweep_length_stride": int,
     # Contention (acceptance/contention.py): the share of this process's cores others may take during a
     # timing measurement before it is re-measured, how often, after what pause; then it is an error.
     "busy_max_others_share": float, "busy_retries": int, "busy_pause_s": float, "busy_max_gpu_others_util_pct": float,

@@ -12,8 +12,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from acceptance.edge_texts import Worst, cos, judge, text
-from acceptance.metrics import cosines
-from acceptance.workload import TextFactory, alone_vs_batched
+from acceptance.shape_sweep import ServedShapes, served_shapes, sweep
+from acceptance.workload import alone_vs_batched
 from runtime.tensorrt import shape_profile
 from runtime.errors import EmptyTextError
 
@@ -111,42 +111,37 @@ def test_blank_input_rejected(embedder, criterion):
 
 # ---------------------------------------------------------------- every shape the deployment serves
 
-def served_shapes(profile, manifest, embedder) -> tuple[list[int], list[int]]:
-    """Batch sizes and text lengths the deployment serves: the profile's grid and, on TensorRT, the
-    optimization profile's min/opt/max shapes (runtime.tensorrt.shape_profile), each one an engine path."""
-    batches = set(profile.setting("grid_batch_sizes"))
-    lengths = {min(t, manifest.max_length) for t in profile.setting("grid_text_tokens")}
-    if embedder.report.primary == "TensorrtExecutionProvider":
-        trt = shape_profile(manifest, embedder.input_names)
-        for shapes in (trt.min, trt.opt, trt.max):
-            batch, seq = shapes.split(",")[0].split(":")[1].split("x")
-            batches.add(int(batch))
-            lengths.add(int(seq))
-    return sorted(batches), sorted(lengths)
+def deployment_shapes(profile, manifest, embedder) -> ServedShapes:
+    """What this deployment serves: batch 1 up to the manifest's max_batch (or the TensorRT profile's max),
+    lengths on the profile's stride plus the boundaries the deployment declares."""
+    trt = (shape_profile(manifest, embedder.input_names)
+           if embedder.report.primary == "TensorrtExecutionProvider" else None)
+    return served_shapes(manifest, length_stride=profile.setting("shape_sweep_length_stride"),
+                         grid_batch_sizes=profile.setting("grid_batch_sizes"),
+                         grid_text_tokens=profile.setting("grid_text_tokens"), trt_profile=trt)
 
 
 @pytest.mark.criterion("edge.shape_invariance")
-def test_every_grid_shape_matches_the_texts_alone(embedder, manifest, profile, criterion):
-    """For every (batch size, text length) served, each text of a batch gets the vector it gets alone."""
-    batches, lengths = served_shapes(profile, manifest, embedder)
-    factory = TextFactory(embedder, seed=7)
-    cells = {}
-    for tokens in lengths:
-        texts = factory.batch(max(batches), tokens)
-        alone = np.concatenate([embedder.encode([t]) for t in texts])
-        for size in batches:
-            together = embedder.encode(texts[:size], batch_size=size)
-            cells[f"{size}x{tokens}"] = float(np.nan_to_num(cosines(alone[:size], together), nan=-1.0).min())
-    bad = sorted((k for k, v in cells.items() if not criterion.criterion.passes(v)), key=cells.get)
-    criterion.check(min(cells.values()), hint=f"wrong at batch x tokens {bad[:5]}" if bad else "",
-                    cells=cells, batch_sizes=batches, text_tokens=lengths)
+def test_every_served_shape_matches_the_texts_alone(embedder, manifest, profile, criterion):
+    """Every batch size from 1 to the largest served, and every padded length on the stride and at each
+    declared boundary: each row gets the vector its text gets alone. Deterministic (no Hypothesis)."""
+    shapes = deployment_shapes(profile, manifest, embedder)
+    result = sweep(embedder, shapes)
+    bad_batches, bad_lengths = result.failing(criterion.criterion.passes)
+    hint = "; ".join(part for part in (
+        f"wrong at batch sizes {bad_batches}" if bad_batches else "",
+        f"wrong at padded lengths {bad_lengths}" if bad_lengths else "") if part)
+    criterion.check(result.worst(), hint=hint, failing_batch_sizes=bad_batches, failing_lengths=bad_lengths,
+                    by_batch_size=result.by_batch, by_length=result.by_length,
+                    largest_batch=shapes.batch_sizes[-1], length_stride=shapes.length_stride,
+                    boundaries=shapes.boundaries, rows_embedded=result.rows, seconds=round(result.seconds, 2))
 
 
 @pytest.mark.criterion("edge.shape_invariance")
-def test_mixed_batches_up_to_the_largest_match_the_texts_alone(embedder, profile, criterion):
+def test_mixed_batches_up_to_the_largest_match_the_texts_alone(embedder, manifest, profile, criterion):
     """Hypothesis: batches of 1 to the profile's largest batch size, of mixed lengths."""
     worst = Worst(criterion)
-    largest = max(profile.setting("grid_batch_sizes"))
+    largest = deployment_shapes(profile, manifest, embedder).batch_sizes[-1]
 
     @given(st.lists(text, min_size=1, max_size=largest))
     def prop(texts):

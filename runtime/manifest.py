@@ -52,6 +52,9 @@ class ModelManifest:
     padding_side: str
     max_length: int
     artifact_dir: Path
+    # The largest batch the deployment serves: the TensorRT profile's max shape, and the largest batch
+    # edge.shape_invariance checks (every size from 1 up to it).
+    max_batch: int = 32
     onnx_file: str = "model.onnx"
     tokenizer_file: str = "tokenizer.json"
     output: str = "last_hidden_state"
@@ -98,7 +101,7 @@ def _expand(value: str, manifest_dir: Path) -> Path:
 
 # key -> type(s); required keys have no default in ModelManifest.
 _TOP = {
-    "id": str, "name": str, "dimension": int, "pooling": str, "padding_side": str, "max_length": int,
+    "id": str, "name": str, "dimension": int, "pooling": str, "padding_side": str, "max_length": int, "max_batch": int,
     "output": str, "normalize": bool, "prompts": dict, "matryoshka_min_dim": int, "trained": bool,
     "export_min_cosine": float, "files": dict, "source": dict, "baseline": str, "precision": str,
 }
@@ -124,9 +127,9 @@ def parse_manifest(data: dict[str, Any], where: Path) -> ModelManifest:
     check_choice(data["pooling"], POOLINGS, f"{where}: pooling", ManifestError)
     check_choice(data["padding_side"], PADDING_SIDES, f"{where}: padding_side", ManifestError)
     check_choice(data.get("precision", "fp32"), PRECISIONS, f"{where}: precision", ManifestError)
-    dimension, max_length = data["dimension"], data["max_length"]
-    if dimension <= 0 or max_length <= 0:
-        raise ManifestError(f"{where}: dimension and max_length must be positive")
+    dimension, max_length, max_batch = data["dimension"], data["max_length"], data.get("max_batch", 32)
+    if dimension <= 0 or max_length <= 0 or max_batch <= 0:
+        raise ManifestError(f"{where}: dimension, max_length and max_batch must be positive")
     min_dim = data.get("matryoshka_min_dim")
     if min_dim is not None and not 1 <= min_dim <= dimension:
         raise ManifestError(f"{where}: matryoshka_min_dim {min_dim} must be within 1..dimension ({dimension})")
@@ -150,6 +153,7 @@ def parse_manifest(data: dict[str, Any], where: Path) -> ModelManifest:
         pooling=data["pooling"],
         padding_side=data["padding_side"],
         max_length=max_length,
+        max_batch=max_batch,
         artifact_dir=_expand(files.get("dir", "{cache}/" + data["id"]), where.parent),
         onnx_file=files.get("onnx", "model.onnx"),
         tokenizer_file=files.get("tokenizer", "tokenizer.json"),

@@ -32,12 +32,20 @@ class ShapeProfile:
     def key(self) -> str:
         return hashlib.sha256(f"{self.min}|{self.opt}|{self.max}".encode()).hexdigest()[:10]
 
+    @staticmethod
+    def batch_and_seq(shapes: str) -> tuple[int, int]:
+        """(batch, sequence) of one of min/opt/max: "input_ids:8x128,attention_mask:8x128" -> (8, 128)."""
+        batch, seq = shapes.split(",")[0].split(":")[1].split("x")
+        return int(batch), int(seq)
+
 
 def shape_profile(
-    manifest: ModelManifest, input_names: list[str], *, max_batch: int = 32, opt_batch: int = 8, opt_seq: int = 128,
+    manifest: ModelManifest, input_names: list[str], *, max_batch: int | None = None, opt_batch: int = 8,
+    opt_seq: int = 128,
 ) -> ShapeProfile:
     """min/opt/max for every (batch, sequence) input of the graph, from batch 1 x 1 token to
-    max_batch x manifest.max_length."""
+    max_batch (the manifest's unless given) x manifest.max_length."""
+    max_batch = manifest.max_batch if max_batch is None else max_batch
     inputs = [n for n in input_names if n in TOKEN_INPUTS]
     unknown = [n for n in input_names if n not in TOKEN_INPUTS]
     if unknown:
@@ -56,7 +64,7 @@ def engine_cache_dir(root: Path, onnx_sha256: str, trt_version: str, precision: 
 
 def tensorrt_options(
     manifest: ModelManifest, input_names: list[str], *, onnx_sha256: str, trt_version: str, cache_root: Path,
-    fp16: bool = False, device_id: int = 0, max_batch: int = 32, **extra: Any,
+    fp16: bool = False, device_id: int = 0, max_batch: int | None = None, **extra: Any,
 ) -> TensorRTOptions:
     profile = shape_profile(manifest, input_names, max_batch=max_batch)
     cache = engine_cache_dir(cache_root, onnx_sha256, trt_version, "fp16" if fp16 else "fp32", profile)

@@ -137,11 +137,12 @@ def optimum_o2_export(base: ModelManifest, directory: Path, **overrides) -> Path
     return write_manifest(directory / "st", base, onnx="onnx/model_O2.onnx", **overrides)
 
 
-def wrong_at_batch_size(base: ModelManifest, directory: Path, *, batch_size: int, scale: float = 0.5,
-                        **overrides) -> Path:
-    """The graph is right at every batch size but one: when the batch holds exactly `batch_size` texts, a
-    fixed vector is added to every token state (the kind of bug a TensorRT optimization profile or a
-    shape-specialised kernel makes). Every other shape gives exactly the original output."""
+def _wrong_when(base: ModelManifest, directory: Path, *, axis: int, low: int, high: int, scale: float = 0.5,
+                **overrides) -> Path:
+    """The graph is right at every shape but some: when dimension `axis` of its output (0: the batch, 1: the
+    padded length) is within low..high, a fixed vector is added to every token state (the kind of bug a
+    TensorRT optimization profile or a shape-specialised kernel makes). Every other shape gives exactly the
+    original output."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -153,19 +154,32 @@ def wrong_at_batch_size(base: ModelManifest, directory: Path, *, batch_size: int
     offset = np.random.default_rng(0).normal(0, scale, base.dimension).astype(np.float32)
     graph.initializer.extend([
         numpy_helper.from_array(offset, "mutant_offset"),
-        numpy_helper.from_array(np.array(0, np.int64), "mutant_axis0"),
-        numpy_helper.from_array(np.array(batch_size, np.int64), "mutant_batch"),
+        numpy_helper.from_array(np.array(axis, np.int64), "mutant_axis"),
+        numpy_helper.from_array(np.array(low, np.int64), "mutant_low"),
+        numpy_helper.from_array(np.array(high, np.int64), "mutant_high"),
     ])
     graph.node.extend([
         helper.make_node("Shape", ["mutant_hidden"], ["mutant_shape"]),
-        helper.make_node("Gather", ["mutant_shape", "mutant_axis0"], ["mutant_rows"], axis=0),
-        helper.make_node("Equal", ["mutant_rows", "mutant_batch"], ["mutant_is_bad"]),
+        helper.make_node("Gather", ["mutant_shape", "mutant_axis"], ["mutant_size"], axis=0),
+        helper.make_node("GreaterOrEqual", ["mutant_size", "mutant_low"], ["mutant_above"]),
+        helper.make_node("LessOrEqual", ["mutant_size", "mutant_high"], ["mutant_below"]),
+        helper.make_node("And", ["mutant_above", "mutant_below"], ["mutant_is_bad"]),
         helper.make_node("Add", ["mutant_hidden", "mutant_offset"], ["mutant_shifted"]),
         helper.make_node("Where", ["mutant_is_bad", "mutant_shifted", "mutant_hidden"], [output]),
     ])
     _copy_files(base, directory)
     onnx.save(model, str(directory / "model.onnx"))
     return write_manifest(directory, base, **overrides)
+
+
+def wrong_at_batch_size(base: ModelManifest, directory: Path, *, batch_size: int, **overrides) -> Path:
+    """Wrong only when the batch holds exactly `batch_size` texts."""
+    return _wrong_when(base, directory, axis=0, low=batch_size, high=batch_size, **overrides)
+
+
+def wrong_at_lengths(base: ModelManifest, directory: Path, *, low: int, high: int, **overrides) -> Path:
+    """Wrong only when the batch is padded to a length within low..high tokens."""
+    return _wrong_when(base, directory, axis=1, low=low, high=high, **overrides)
 
 
 def remapped_tokens(base: ModelManifest, directory: Path, *, pairs: tuple[tuple[str, str], ...], **overrides) -> Path:

@@ -96,10 +96,20 @@ MUTANTS = [
              why="the tokenizer truncates at 512 tokens, not the manifest's 256 (the corpus's long texts show it)"),
     m.Mutant("blank-accepted", "all-minilm-l6-v2", "same_model", frozenset({"edge.blank_rejected", "integration.tests_passing"}),
              args=("--inject-fault", "accept-blank"), why="empty and whitespace-only texts embedded instead of rejected"),
-    m.Mutant("wrong-at-batch-8", "all-minilm-l6-v2", "wrong_at_batch_size", frozenset({"edge.shape_invariance"}),
-             options={"batch_size": 8},
-             why="a graph edit adds a fixed vector to every token state only when the batch holds 8 texts "
+    # Wrong at one shape outside the grid (1/4/8/16/32 x 10/50/100/256): only the exhaustive shape sweep
+    # (every batch size, lengths on a stride of 7) catches them, on every run.
+    m.Mutant("wrong-at-batch-5", "all-minilm-l6-v2", "wrong_at_batch_size", frozenset({"edge.shape_invariance"}),
+             options={"batch_size": 5},
+             why="a graph edit adds a fixed vector to every token state only when the batch holds 5 texts "
                  "(as a TensorRT profile or shape-specialised kernel can); every other shape is exact"),
+    m.Mutant("wrong-at-batch-27", "all-minilm-l6-v2", "wrong_at_batch_size", frozenset({"edge.shape_invariance"}),
+             options={"batch_size": 27},
+             why="a fixed vector added to every token state only when the batch holds 27 texts, past the "
+                 "batches edge.batch_invariance draws (up to 7)"),
+    m.Mutant("wrong-at-lengths-137-143", "all-minilm-l6-v2", "wrong_at_lengths", frozenset({"edge.shape_invariance"}),
+             options={"low": 137, "high": 143},
+             why="a fixed vector added to every token state only when the batch is padded to 137-143 tokens "
+                 "(a range of 7, the profile's stride), between the grid's 100 and 256"),
     m.Mutant("remapped-tokens", "all-minilm-l6-v2", "remapped_tokens",
              frozenset({"parity.tokenizer_exact_match", "parity.min_cosine"}), options={"pairs": REMAPPED},
              why="tokenizer.json with three pairs of near-synonym vocabulary entries swapped: min cosine 0.994, "
