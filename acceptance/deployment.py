@@ -12,11 +12,13 @@ import pytest
 from acceptance.faults import inject
 from acceptance.profile import Profile
 from acceptance.progress import ProgressReporter
-from acceptance.signoff_run import SignoffRun, signoff_run as _signoff_run
+from acceptance.report.vocabulary import MODEL_OR_CONFIG, PROVIDER_FELL_BACK
+from acceptance.signoff_run import SignoffRun
+from acceptance.signoff_run import signoff_run as _signoff_run
 from modelprep.assets import checkpoint_dir, ensure_artifacts
 from modelprep.reference import Reference
 from runtime.embedder import Embedder
-from runtime.errors import EmbeddingError
+from runtime.errors import EmbeddingError, ProviderError
 from runtime.manifest import ModelManifest, baseline_manifest, cache_root, load_manifest
 from runtime.session import SessionConfig, TensorRTOptions
 from runtime.tensorrt import options_for
@@ -77,13 +79,28 @@ def embedder(manifest, session_config, pytestconfig: pytest.Config, run_dir: Pat
         with progress.phase(f"session on {session_config.providers[0]}"
                             + (" (TensorRT engine build or load)" if session_config.providers[0] in ("tensorrt", "auto")
                                else "")) as phase:
-            emb = inject(Embedder(manifest, session_config), pytestconfig.getoption("--inject-fault"))
+            emb = inject(_deployed(manifest, session_config), pytestconfig.getoption("--inject-fault"))
             phase.update(f"runs on {emb.report.primary}")
     worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
     (run_dir / f"session-{worker}.json").write_text(json.dumps(emb.report.as_dict()))
     # What this worker really loaded and how it was verified: the hash the report states.
     (run_dir / f"identity-{worker}.json").write_text(json.dumps(emb.identity.as_dict() if emb.identity else {}))
     return emb
+
+
+def _deployed(manifest: ModelManifest, session_config: SessionConfig) -> Embedder:
+    """The deployment's embedder; what keeps it from loading is said with its failure kind's marker (the
+    dashboard groups by it): a provider that cannot run, or a model or config error."""
+    try:
+        return Embedder.load(manifest, session_config)
+    except ProviderError as exc:
+        raise DeploymentError(PROVIDER_FELL_BACK.message(str(exc))) from None
+    except EmbeddingError as exc:
+        raise DeploymentError(MODEL_OR_CONFIG.message(f"{type(exc).__name__}: {exc}")) from None
+
+
+class DeploymentError(Exception):
+    """The deployment under test cannot be loaded: every test that needs it errors with this reason."""
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from runtime.embedder import Embedder, has_visible_character
+from runtime.embedder import Embedder, Embeddings, has_visible_character
 
 
 class _WrappedSession:
@@ -75,58 +75,52 @@ def parse_fault(spec: str) -> tuple[str, str]:
     return name, arg
 
 
-class _EmbedRewritten:
-    """An embedder whose embed() is rewritten; everything else passes through (encode goes through embed)."""
+class UnorderedOutput(Embedder):
+    """A deployment that returns rows in its length-sorted batching order, not the caller's."""
 
-    def __init__(self, inner: Embedder, embed):
-        self._inner, self.embed = inner, embed
+    def embed(self, texts, batch_size=None, kind="document") -> Embeddings:
+        result = super().embed(texts, batch_size=batch_size, kind=kind)
+        order = np.argsort(-result.token_counts, kind="stable")
+        return replace(result, vectors=result.vectors[order])
 
-    def encode(self, texts, batch_size=None, kind="document") -> np.ndarray:
-        return self.embed(texts, batch_size=batch_size, kind=kind).vectors
 
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
+class AcceptsBlank(Embedder):
+    """A deployment that embeds empty, whitespace-only and invisible texts (as "-") instead of rejecting them."""
+
+    def embed(self, texts, batch_size=None, kind="document") -> Embeddings:
+        lenient = [t if has_visible_character(t) else "-" for t in texts]
+        return super().embed(lenient, batch_size=batch_size, kind=kind)
+
+
+def _final_position(postprocess):
+    def final_position(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return postprocess(hidden[:, -1:, :], np.ones_like(mask[:, -1:]))
+    return final_position
+
+
+def _noisy(postprocess):
+    rng = np.random.default_rng()  # unseeded on purpose: a racy kernel is not reproducible either
+
+    def noisy(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        scale = 0.05 * float(hidden.std())
+        return postprocess(hidden + rng.normal(0, scale, hidden.shape).astype(hidden.dtype), mask)
+    return noisy
 
 
 def inject(embedder: Embedder, fault: str | None) -> Embedder:
-    """Wrap the embedder's public seams (session, tokenizer, postprocess, embed) with a fault."""
+    """The deployment with a fault: a new Embedder whose stages (session, tokenizer, post-processing) are
+    wrapped, or of a class whose embed() is broken; `embedder` itself is unchanged."""
     if not fault:
         return embedder
     name, arg = parse_fault(fault)
+    stages = embedder.stages
     if name == "sleep":
-        embedder.session = _WrappedSession(embedder.session, sleep_s=float(arg or 50) / 1e3)
-    elif name == "final-position-pooling":
-        postprocess = embedder.postprocess
-        embedder.session = _WrappedSession(embedder.session, naive_positions=True)
-
-        def final_position(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            return postprocess(hidden[:, -1:, :], np.ones_like(mask[:, -1:]))
-
-        embedder.postprocess = final_position
-    elif name == "nondeterministic":
-        postprocess, rng = embedder.postprocess, np.random.default_rng()
-
-        def noisy(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-            scale = 0.05 * float(hidden.std())
-            return postprocess(hidden + rng.normal(0, scale, hidden.shape).astype(hidden.dtype), mask)
-
-        embedder.postprocess = noisy
-    elif name == "unordered-output":
-        embed = embedder.embed
-
-        def unordered(*args, **kwargs):
-            result = embed(*args, **kwargs)
-            order = np.argsort(-result.token_counts, kind="stable")
-            return replace(result, vectors=result.vectors[order])
-
-        return _EmbedRewritten(embedder, unordered)
-    elif name == "truncation":
-        embedder.tokenizer = embedder.tokenizer.with_max_length(int(arg))
-    elif name == "accept-blank":
-        embed = embedder.embed
-
-        def lenient(texts, *args, **kwargs):
-            return embed([t if has_visible_character(t) else "-" for t in texts], *args, **kwargs)
-
-        return _EmbedRewritten(embedder, lenient)
-    return embedder
+        return embedder.with_stages(session=_WrappedSession(stages.session, sleep_s=float(arg or 50) / 1e3))
+    if name == "final-position-pooling":
+        return embedder.with_stages(session=_WrappedSession(stages.session, naive_positions=True),
+                                    postprocess=_final_position(stages.postprocess))
+    if name == "nondeterministic":
+        return embedder.with_stages(postprocess=_noisy(stages.postprocess))
+    if name == "truncation":
+        return embedder.with_stages(tokenizer=stages.tokenizer.with_max_length(int(arg)))
+    return embedder.with_stages({"unordered-output": UnorderedOutput, "accept-blank": AcceptsBlank}[name])

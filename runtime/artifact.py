@@ -44,7 +44,8 @@ def read_record(directory: str | Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path} is not valid JSON ({exc}): re-export the model or remove the broken record") from None
+        raise ModelFileError(f"{path} is not valid JSON ({exc}): re-export the model or remove the broken "
+                             "record") from None
     if not isinstance(record, dict):
         raise ModelFileError(f"{path} must hold a JSON object: re-export the model")
     return record
@@ -109,7 +110,8 @@ def verified_sha256(path: Path, memo_dir: Path | None) -> tuple[str, str]:
         try:
             saved = json.loads(memo.read_text(encoding="utf-8"))
             if {k: saved.get(k) for k in key} == key:
-                return saved["sha256"], f"hash remembered for this file's inode, size, mtime and ctime (hashed {saved['hashed_at']})"
+                return saved["sha256"], ("hash remembered for this file's inode, size, mtime and ctime "
+                                         f"(hashed {saved['hashed_at']})")
         except (json.JSONDecodeError, KeyError, OSError):
             pass  # a broken memo only costs a re-hash
     start = time.perf_counter()
@@ -176,11 +178,13 @@ def verify_artifacts(
     recorded_external = record.get("external_data") or {}
     for path in external_data_files(onnx_path):
         external[path.name], how[path.name] = verified_sha256(path, memo_dir)
-        agreed += _compare(path, external[path.name], {f"{RECORD_NAME} external_data": recorded_external.get(path.name)},
+        recorded = {f"{RECORD_NAME} external_data": recorded_external.get(path.name)}
+        agreed += _compare(path, external[path.name], recorded,
                            fix)
     missing = sorted(set(recorded_external) - set(external))
     if missing:
-        raise ModelFileError(f"{onnx_path}: external data {missing} recorded at export is missing; copy it beside the graph")
+        raise ModelFileError(f"{onnx_path}: external data {missing} recorded at export is missing; "
+                             "copy it beside the graph")
     tok_sha, how[tokenizer_path.name] = verified_sha256(tokenizer_path, memo_dir)
     tok_agreed = _compare(tokenizer_path, tok_sha, {
         f"{onnx_path.parent / RECORD_NAME} tokenizer_sha256": record.get("tokenizer_sha256"),

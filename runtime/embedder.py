@@ -1,25 +1,33 @@
 """The embedder: texts in, unit vectors out, in the caller's order.
 
 It tokenizes every text once, sorts by token length so that each batch pads little, runs the
-session, pools, normalizes, and puts rows back in the original order. It holds no mutable
-state after construction, so one instance serves many threads (ORT's run() is thread-safe).
+session, pools, normalizes, and puts rows back in the original order. Its three stages (tokenizer,
+session, post-processing) are given at construction and never reassigned, and it holds no mutable
+state, so one instance serves many threads (ORT's run() is thread-safe).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from runtime.artifact import ArtifactIdentity, recorded_graph, verify_artifacts
 from runtime.errors import (
-    ConfigError, EmbeddingError, EmptyBatchError, EmptyTextError, ManifestError, ModelFileError, ProviderError,
+    ConfigError,
+    EmbeddingError,
+    EmptyBatchError,
+    EmptyTextError,
+    ManifestError,
+    ModelFileError,
+    ProviderError,
     TextTypeError,
 )
 from runtime.manifest import ModelManifest, cache_root, load_manifest
@@ -29,29 +37,47 @@ from runtime.session import SessionConfig, SessionReport, create_session
 from runtime.tokenize import TextTokenizer
 
 
-#: Precisions that are how a provider executes the graph, not the graph's own types: a bf16 deployment
-#: is the fp32 graph run by OpenVINO with INFERENCE_PRECISION_HINT=bf16 (AMX/AVX512-BF16 on the CPU).
-#: On any other provider it would run at fp32, and its figures would not be bf16's.
-EXECUTED_PRECISIONS: dict[str, tuple[str, str]] = {"bf16": ("openvino", "OpenVINOExecutionProvider")}
-OPENVINO_PRECISION_HINTS = {"bf16": "bf16"}  # every other precision: f32, so the graph's own types rule
+@dataclass(frozen=True)
+class ExecutedPrecision:
+    """A precision that is how a provider executes the graph, not the graph's own types."""
+
+    provider: str  # the short name (--provider)
+    provider_name: str  # ONNX Runtime's name of it
+    openvino_hint: str  # OpenVINO's INFERENCE_PRECISION_HINT for it
 
 
-def executing_provider(precision: str, default: str = "cpu") -> tuple[str, bool]:
-    """The provider (short name) a deployment of this precision runs on, and whether strictly: an
-    executed precision's own provider, which alone runs it at that precision; else `default`."""
+#: A bf16 deployment is the fp32 graph run by OpenVINO with INFERENCE_PRECISION_HINT=bf16 (AMX/AVX512-BF16 on
+#: the CPU). On any other provider it would run at fp32, and its figures would not be bf16's.
+EXECUTED_PRECISIONS: dict[str, ExecutedPrecision] = {
+    "bf16": ExecutedPrecision(provider="openvino", provider_name="OpenVINOExecutionProvider", openvino_hint="bf16"),
+}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a deployment runs: the provider (short name), and whether only there (strictly)."""
+
+    provider: str
+    strict: bool
+
+
+def executing_provider(precision: str, default: str = "cpu") -> Placement:
+    """The provider a deployment of this precision runs on: an executed precision's own provider, which
+    alone runs it at that precision (strictly); else `default`."""
     needs = EXECUTED_PRECISIONS.get(precision)
-    return (needs[0], True) if needs else (default, False)
+    return Placement(needs.provider, True) if needs else Placement(default, False)
 
 
 def session_config_for(manifest: ModelManifest, config: SessionConfig | None = None) -> SessionConfig:
     """The session config a deployment runs with: `config` (default: the CPU provider, or for an
     executed precision its provider, strictly), with OpenVINO's precision hint taken from the
-    manifest unless the config sets one."""
+    manifest unless the config sets one (f32 for every precision OpenVINO does not execute itself)."""
     if config is None:
-        provider, strict = executing_provider(manifest.precision)
-        config = SessionConfig(providers=(provider,), strict=strict)
+        placed = executing_provider(manifest.precision)
+        config = SessionConfig(providers=(placed.provider,), strict=placed.strict)
     if config.openvino.precision is None:
-        hint = OPENVINO_PRECISION_HINTS.get(manifest.precision, "f32")
+        executed = EXECUTED_PRECISIONS.get(manifest.precision)
+        hint = executed.openvino_hint if executed else "f32"
         config = replace(config, openvino=replace(config.openvino, precision=hint))
     return config
 
@@ -156,70 +182,148 @@ def plan_batches(lengths: np.ndarray, batch_size: int, max_batch_tokens: int | N
         start += size
 
 
+def _check_executed_precision(manifest: ModelManifest, report: SessionReport) -> None:
+    """A precision only one provider executes (bf16: OpenVINO) is refused on any other, where it would
+    silently run at fp32."""
+    needs = EXECUTED_PRECISIONS.get(manifest.precision)
+    if needs and report.primary != needs.provider_name:
+        raise ProviderError(
+            f"{manifest.id} is a {manifest.precision} deployment, which only {needs.provider_name} executes at "
+            f"{manifest.precision}; this session runs on {report.primary}, where it would run at fp32. Use the "
+            f"provider {needs.provider!r} (--provider {needs.provider})"
+            + "".join(f"; {name} was left out: {why}" for name, why in report.skipped.items()
+                      if name == needs.provider_name))
+
+
+class Session(Protocol):
+    """What the embedder needs of a session: ONNX Runtime's InferenceSession, or anything that wraps one."""
+
+    def run(self, output_names: list[str], input_feed: dict[str, np.ndarray], run_options: Any = None) -> list: ...
+    def get_inputs(self) -> list: ...
+    def get_outputs(self) -> list: ...
+    def io_binding(self) -> Any: ...
+    def run_with_iobinding(self, binding: Any, run_options: Any = None) -> None: ...
+
+
+#: Token states (batch, seq, hidden) and the attention mask -> output rows.
+PostProcess = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Stages:
+    """An embedder's three named steps (fastembed's tokenize, run, post-process): given at construction,
+    never reassigned. A deployment that differs in one step is another Embedder (`with_stages`)."""
+
+    tokenizer: TextTokenizer
+    session: Session
+    postprocess: PostProcess
+
+
+def postprocessor(manifest: ModelManifest, dim: int) -> PostProcess:
+    """The manifest's post-processing: pool from the mask, L2-normalize, Matryoshka-truncate to `dim`."""
+
+    def postprocess(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if hidden.ndim != 3:
+            raise ModelFileError(f"output {manifest.output!r} has shape {hidden.shape}; expected (batch, seq, hidden)")
+        vectors = pool(manifest.pooling, hidden.astype(np.float32, copy=False), mask)
+        if manifest.normalize:
+            vectors = l2_normalize(vectors)
+        if dim != vectors.shape[1]:
+            vectors = truncate(vectors, dim, manifest.matryoshka_min_dim)
+        return vectors
+
+    return postprocess
+
+
+def _checked_dim(manifest: ModelManifest, dim: int | None) -> int:
+    dim = manifest.dimension if dim is None else dim
+    if dim != manifest.dimension and manifest.matryoshka_min_dim is None:
+        raise ConfigError(
+            f"dim={dim}: {manifest.id}'s manifest declares no matryoshka_min_dim, so its vectors are not "
+            f"known to survive truncation; use the native {manifest.dimension}, or set matryoshka_min_dim in "
+            f"{manifest.path} if the model was trained for it"
+        )
+    check_dim(dim, manifest.dimension, manifest.matryoshka_min_dim)
+    return dim
+
+
 class Embedder:
+    """Texts in, unit vectors out, from its three stages. `Embedder.load` builds the stages of a manifest's
+    deployment (verifying its files, creating the session); the constructor takes stages already built."""
+
     def __init__(
         self,
         manifest: ModelManifest,
-        session_config: SessionConfig | None = None,
+        stages: Stages,
+        report: SessionReport,
         *,
+        identity: ArtifactIdentity | None = None,
         dim: int | None = None,
         batch_size: int = 32,
         max_batch_tokens: int | None = None,
         io_binding: bool | None = None,
-        verify: bool = True,
     ):
-        """verify: hash model.onnx (and its external data) and tokenizer.json and check them against
-        artifact.json and the manifest before serving (remembered per inode, size, mtime and ctime)."""
         self.manifest = manifest
-        self.dim = manifest.dimension if dim is None else dim
-        if self.dim != manifest.dimension and manifest.matryoshka_min_dim is None:
-            raise ConfigError(
-                f"dim={self.dim}: {manifest.id}'s manifest declares no matryoshka_min_dim, so its vectors are not "
-                f"known to survive truncation; use the native {manifest.dimension}, or set matryoshka_min_dim in "
-                f"{manifest.path} if the model was trained for it"
-            )
-        check_dim(self.dim, manifest.dimension, manifest.matryoshka_min_dim)
+        self.stages = stages
+        self.report = report  # what the session asked for and got (runtime.session)
+        self.identity = identity  # what was really loaded, and how it was verified
+        self.dim = _checked_dim(manifest, dim)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
         if max_batch_tokens is not None and (not isinstance(max_batch_tokens, int) or max_batch_tokens < 1):
             raise ConfigError(f"max_batch_tokens must be a positive whole number or None, got {max_batch_tokens!r}")
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
+        self.input_names = [i.name for i in stages.session.get_inputs()]
+        # IO binding on GPU providers: inputs are copied to the device once and the output lands in a
+        # buffer ORT allocates, instead of run()'s per-call staging. None: on when a GPU provider runs.
+        gpu = report.primary in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+        self.io_binding = gpu if io_binding is None else io_binding
+        self._check_graph()
+
+    @classmethod
+    def load(cls, model: str | os.PathLike[str] | ModelManifest, session_config: SessionConfig | None = None, *,
+             dim: int | None = None, verify: bool = True, **options: Any) -> Embedder:
+        """The deployment a manifest (by name, path, or loaded) describes. Its files must exist: build them
+        with `python -m modelprep.export --model NAME` (the serving runtime never builds or downloads).
+
+        verify: hash model.onnx (and its external data) and tokenizer.json and check them against
+        artifact.json and the manifest before serving (remembered per inode, size, mtime and ctime)."""
+        manifest = model if isinstance(model, ModelManifest) else load_manifest(model)
+        dim = _checked_dim(manifest, dim)
         for path in (manifest.onnx_path, manifest.tokenizer_path):
             if not path.is_file():
                 raise ModelFileError(f"{path} not found: build or export the model first (python -m modelprep.export "
                                      f"--model {manifest.id}), or fix [files] in {manifest.path}")
-        self.identity: ArtifactIdentity | None = verify_artifacts(
+        identity = verify_artifacts(
             manifest.onnx_path, manifest.tokenizer_path, manifest_onnx_sha256=manifest.onnx_sha256,
             manifest_tokenizer_sha256=manifest.tokenizer_sha256, memo_dir=cache_root() / "verified",
         ) if verify else None
-        self.tokenizer = TextTokenizer(
-            manifest.tokenizer_path, max_length=manifest.max_length, padding_side=manifest.padding_side
-        )
-        self.session, self.session_report = create_session(manifest.onnx_path, session_config_for(manifest, session_config))
-        needs = EXECUTED_PRECISIONS.get(manifest.precision)
-        if needs and self.session_report.primary != needs[1]:
-            raise ProviderError(
-                f"{manifest.id} is a {manifest.precision} deployment, which only {needs[1]} executes at "
-                f"{manifest.precision}; this session runs on {self.session_report.primary}, where it would run at "
-                f"fp32. Use the provider {needs[0]!r} (--provider {needs[0]})"
-                + "".join(f"; {name} was left out: {why}" for name, why in self.session_report.skipped.items()
-                          if name == needs[1]))
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        # IO binding on GPU providers: inputs are copied to the device once and the output lands in a
-        # buffer ORT allocates, instead of run()'s per-call staging. None: on when a GPU provider runs.
-        gpu = self.session_report.primary in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-        self.io_binding = gpu if io_binding is None else io_binding
-        self._check_graph()
+        tokenizer = TextTokenizer(manifest.tokenizer_path, max_length=manifest.max_length,
+                                  padding_side=manifest.padding_side)
+        session, report = create_session(manifest.onnx_path, session_config_for(manifest, session_config))
+        _check_executed_precision(manifest, report)
+        stages = Stages(tokenizer=tokenizer, session=session, postprocess=postprocessor(manifest, dim))
+        return cls(manifest, stages, report, identity=identity, dim=dim, **options)
 
-    # Public seams, for wrapping rather than monkeypatching: `session` (anything with ORT's run()),
-    # `tokenizer` (a TextTokenizer) and `postprocess` (hidden states + mask -> vectors).
+    def with_stages(self, embedder_class: type[Embedder] | None = None, **stages: Any) -> Embedder:
+        """The same deployment with some stages replaced (a wrapped session, another tokenizer or
+        post-processing), as a new Embedder (of `embedder_class`, if given); this one is unchanged."""
+        return (embedder_class or type(self))(
+            self.manifest, replace(self.stages, **stages), self.report, identity=self.identity, dim=self.dim,
+            batch_size=self.batch_size, max_batch_tokens=self.max_batch_tokens, io_binding=self.io_binding)
 
-    @classmethod
-    def load(cls, model: str, session_config: SessionConfig | None = None, **kwargs: Any) -> "Embedder":
-        """Load by manifest name or path. The model's files must exist: build them with
-        `python -m modelprep.export --model NAME` (the serving runtime never builds or downloads)."""
-        return cls(load_manifest(model), session_config, **kwargs)
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        return self.stages.tokenizer
+
+    @property
+    def session(self) -> Session:
+        return self.stages.session
+
+    def postprocess(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Token states (batch, seq, hidden) and the attention mask -> output rows (the post-process stage)."""
+        return self.stages.postprocess(hidden, mask)
 
     def _check_graph(self) -> None:
         m = self.manifest
@@ -272,7 +376,8 @@ class Embedder:
 
     def embed(self, texts: Sequence[str], batch_size: int | None = None, kind: str = "document") -> Embeddings:
         texts = validate_texts(texts)
-        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
             raise ConfigError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
         template = self.manifest.prompt(kind)
         t0 = time.perf_counter()
@@ -311,18 +416,6 @@ class Embedder:
         self.session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
-    def postprocess(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Token states (batch, seq, hidden) and the attention mask -> output rows: pool, normalize,
-        truncate. The seam for wrapping the post-processing step (fault injection wraps it)."""
-        if hidden.ndim != 3:
-            raise ModelFileError(f"output {self.manifest.output!r} has shape {hidden.shape}; expected (batch, seq, hidden)")
-        vectors = pool(self.manifest.pooling, hidden.astype(np.float32, copy=False), mask)
-        if self.manifest.normalize:
-            vectors = l2_normalize(vectors)
-        if self.dim != vectors.shape[1]:
-            vectors = truncate(vectors, self.dim, self.manifest.matryoshka_min_dim)
-        return vectors
-
     def token_states(self, text: str, kind: str = "document") -> np.ndarray:
         """The graph's output (seq, hidden) for one text alone, before pooling: for comparing the model
         itself with a reference stage by stage."""
@@ -338,7 +431,7 @@ class Embedder:
         m = self.manifest
         return ModelInfo(
             id=m.id, name=m.name, dimension=self.dim, native_dimension=m.dimension, max_tokens=m.max_length,
-            pooling=m.pooling, padding_side=m.padding_side, providers=self.session_report.got,
+            pooling=m.pooling, padding_side=m.padding_side, providers=self.report.got,
         )
 
     def health_check(self) -> Health:
@@ -349,8 +442,4 @@ class Embedder:
         norm = float(np.linalg.norm(vectors[0]))
         if vectors.shape != (1, self.dim) or not np.isfinite(vectors).all() or abs(norm - 1) > 1e-3:
             raise EmbeddingError(f"health check failed: shape {vectors.shape}, norm {norm:.6f}")
-        return Health(ok=True, latency_ms=latency_ms, provider=self.session_report.primary)
-
-    @property
-    def report(self) -> SessionReport:
-        return self.session_report
+        return Health(ok=True, latency_ms=latency_ms, provider=self.report.primary)

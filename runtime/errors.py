@@ -48,3 +48,15 @@ class TextTypeError(InputError, TypeError):
 
 class DegenerateOutputError(EmbeddingError):
     """The model produced a vector that cannot be normalized (zero, NaN or Inf)."""
+
+
+def first_line(error: BaseException | str, limit: int = 300) -> str:
+    """One line for a user: the first line of an error's message (with its type, for an exception), cut to
+    `limit` characters. Tracebacks go to logs; this is what a table cell or a one-line error shows."""
+    if isinstance(error, BaseException):
+        text = str(error).strip()
+        head = text.splitlines()[0] if text else ""
+        line = f"{type(error).__name__}: {head}" if head else type(error).__name__
+    else:
+        line = (str(error).strip().splitlines() or [""])[0]
+    return line[:limit]

@@ -69,7 +69,8 @@ class ModelManifest:
     # The manifest (name or path) of the original model this deployment must match; None: itself.
     # A re-export or quantization of a model points here so parity is judged against the true baseline.
     baseline: str | None = None
-    precision: str = "fp32"  # of the deployed graph: fp32 | fp16 | bf16 | int8 | fp8; profiles may set tolerances per precision
+    # Of the deployed graph: fp32 | fp16 | bf16 | int8 | fp8; profiles may set tolerances per precision.
+    precision: str = "fp32"
     path: Path | None = None  # the TOML file it came from
 
     @property
@@ -165,7 +166,8 @@ def parse_manifest(data: dict[str, Any], where: Path) -> ModelManifest:
         onnx_sha256=files.get("onnx_sha256"),
         tokenizer_sha256=files.get("tokenizer_sha256"),
         export_min_cosine=float(gate),
-        source=Source(kind=source["kind"], options={k: v for k, v in source.items() if k != "kind"}) if source else None,
+        source=Source(kind=source["kind"], options={k: v for k, v in source.items() if k != "kind"})
+        if source else None,
         baseline=data.get("baseline"),
         precision=data.get("precision", "fp32"),
         path=where,

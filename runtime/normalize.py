@@ -25,7 +25,8 @@ def l2_normalize(vectors: np.ndarray, eps: float = EPS) -> np.ndarray:
 def check_dim(dim: int, native: int, min_dim: int | None = None) -> None:
     low = min_dim or 1
     if isinstance(dim, bool) or not isinstance(dim, int) or not low <= dim <= native:
-        raise ConfigError(f"Matryoshka dim {dim!r} is outside {low}..{native} for this model: pick a whole number in that range")
+        raise ConfigError(f"Matryoshka dim {dim!r} is outside {low}..{native} for this model: pick a whole number "
+                          "in that range")
 
 
 def truncate(vectors: np.ndarray, dim: int, min_dim: int | None = None) -> np.ndarray:

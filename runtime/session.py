@@ -18,13 +18,13 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
 
-from runtime.errors import ConfigError, ModelFileError, ProviderError
+from runtime.errors import ConfigError, ModelFileError, ProviderError, first_line
 
 #: Short names users type, in the order "auto" prefers them.
 PROVIDER_NAMES: dict[str, str] = {
@@ -60,6 +60,17 @@ PROVIDER_HINTS: dict[str, str] = {
     "TensorrtExecutionProvider": (
         "install TensorRT (libnvinfer) of the version this onnxruntime-gpu build was made for, with CUDA and cuDNN; "
         "on a Jetson it comes with JetPack: check that libnvinfer is on LD_LIBRARY_PATH (ldconfig -p | grep nvinfer)"),
+}
+
+#: What to check when a provider's library loads but its session cannot be created (no device for it).
+_GPU_DEVICE_HINT = ("check that this process sees the GPU (nvidia-smi; in a container, the NVIDIA runtime) and that "
+                    "the provider options are valid for it")
+CREATION_HINTS: dict[str, str] = {
+    "CUDAExecutionProvider": _GPU_DEVICE_HINT,
+    "TensorrtExecutionProvider": _GPU_DEVICE_HINT,
+    "OpenVINOExecutionProvider": (
+        "OpenVINO's ONNX Runtime plugin offers a CPU device only on CPUs it supports (Intel's); on this CPU run "
+        "the deployment on the CPU provider (--provider cpu), or choose a variant that runs there (fp32, int8)"),
 }
 
 GRAPH_OPTIMIZATION = {
@@ -211,7 +222,8 @@ def provider_library_problem(provider: str) -> str | None:
     if not file.is_file():
         return f"this onnxruntime build lists it but has no {file.name} in {capi}"
     try:
-        shared = capi / ("onnxruntime_providers_shared.dll" if os.name == "nt" else "libonnxruntime_providers_shared.so")
+        shared = capi / ("onnxruntime_providers_shared.dll" if os.name == "nt"
+                         else "libonnxruntime_providers_shared.so")
         if shared.is_file():  # what every provider library links against; ORT loads it first as well
             ctypes.CDLL(str(shared), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
         ctypes.CDLL(str(file))
@@ -237,7 +249,8 @@ def is_plugin(provider: str) -> bool:
     ort.get_available_providers(), which lists a plugin once it is registered."""
     if provider not in PLUGIN_PACKAGES or plugin_library(provider) is None:
         return False
-    built_in = Path(ort.__file__).parent / "capi" / f"libonnxruntime_providers_{provider.removesuffix('ExecutionProvider').lower()}.so"
+    short = provider.removesuffix("ExecutionProvider").lower()
+    built_in = Path(ort.__file__).parent / "capi" / f"libonnxruntime_providers_{short}.so"
     return not built_in.is_file()
 
 
@@ -248,7 +261,7 @@ def available_providers() -> list[str]:
     return listed[:-1] + plugins + listed[-1:] if listed[-1:] == ["CPUExecutionProvider"] else listed + plugins
 
 
-def _plugin_devices(provider: str, device_type: str) -> list[Any]:
+def plugin_devices(provider: str, device_type: str) -> list[Any]:
     """Register a plugin provider's library with ORT (once per process: ORT keeps the registry) and
     return its devices of `device_type`."""
     if not any(d.ep_name == provider for d in ort.get_ep_devices()):
@@ -259,6 +272,22 @@ def _plugin_devices(provider: str, device_type: str) -> list[Any]:
         found = ", ".join(sorted({d.ep_metadata.get("ov_device", "?") for d in devices})) or "none"
         raise ProviderError(f"{provider} has no {device_type} device here (devices: {found})")
     return wanted
+
+
+def unavailable_reason(provider: str, config: SessionConfig | None = None) -> str | None:
+    """Why `provider` (a short name) cannot run a session on this machine, found without creating one:
+    not in this build, its library does not load, or (a plugin) it offers no device here. None when it can."""
+    config = config or SessionConfig(providers=(provider,))
+    full = PROVIDER_NAMES[provider]
+    _, _, skipped = plan_providers(replace(config, providers=(provider,), strict=False), available_providers())
+    if full in skipped:
+        return skipped[full]
+    if is_plugin(full):
+        try:
+            plugin_devices(full, config.openvino.device_type)
+        except ProviderError as exc:
+            return str(exc)
+    return None
 
 
 def _strict_error(provider: str, why: str, hint: str | None = None) -> ProviderError:
@@ -277,7 +306,7 @@ def plan_providers(
     plan: list[tuple[str, dict[str, str]]] = []
     skipped: dict[str, str] = {}
     requested = [PROVIDER_NAMES[n] for n in config.preference()]
-    for short, full in zip(config.preference(), requested):
+    for short, full in zip(config.preference(), requested, strict=True):
         if full not in available:
             package = PLUGIN_PACKAGES.get(full)
             skipped[full] = (f"not in onnxruntime.get_available_providers() of this build ({', '.join(available)})"
@@ -316,52 +345,15 @@ def create_session(
     session_factory: Callable[..., Any] = ort.InferenceSession,
     load_problem: Callable[[str], str | None] = provider_library_problem,
 ) -> tuple[Any, SessionReport]:
+    """An ORT session on the most preferred provider that runs here, and the honest report of it."""
     model_path = Path(model_path)
     if not model_path.is_file():
         raise ModelFileError(f"ONNX model not found at {model_path}: export it first (python -m modelprep.export)")
+    _check_settings(config)
     available = list(available_providers() if available is None else available)
     plan, requested, skipped = plan_providers(config, available, load_problem)
-    if config.graph_optimization not in GRAPH_OPTIMIZATION:
-        raise ConfigError(f"graph_optimization {config.graph_optimization!r}: use one of {', '.join(GRAPH_OPTIMIZATION)}")
-    if config.intra_op_threads < 0:
-        raise ConfigError(f"intra_op_threads must be 0 (one per core) or more, got {config.intra_op_threads}")
     start = time.perf_counter()
-    while True:
-        options = ort.SessionOptions()  # a new one per try: adding a plugin's devices changes it
-        options.graph_optimization_level = GRAPH_OPTIMIZATION[config.graph_optimization]
-        options.intra_op_num_threads = config.intra_op_threads
-        if config.record_placement:
-            options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
-        options.log_severity_level = 3  # errors only: what a provider says on failure goes into the report
-        try:
-            if plan and is_plugin(plan[0][0]):
-                # A plugin provider is added for its devices; ORT keeps the CPU provider for what it leaves.
-                options.add_provider_for_devices(_plugin_devices(plan[0][0], config.openvino.device_type), plan[0][1])
-                session = session_factory(str(model_path), sess_options=options, enable_fallback=0)
-            else:
-                # enable_fallback=0: ORT's wrapper would print an "EP Error" banner and retry on the CPU by
-                # itself (colliding with strict mode); the retry below keeps the reason instead.
-                session = session_factory(
-                    str(model_path), sess_options=options,
-                    providers=[p for p, _ in plan], provider_options=[o for _, o in plan], enable_fallback=0,
-                )
-            break
-        except Exception as exc:  # ORT raises its own untyped errors
-            if "protobuf" in str(exc).lower() or "load model" in str(exc).lower():
-                raise ModelFileError(
-                    f"{model_path} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}). "
-                    "Re-export it (python -m modelprep.export) or check the file was copied whole."
-                ) from None
-            failed = plan[0][0] if plan else "CPUExecutionProvider"
-            if failed == "CPUExecutionProvider":
-                raise
-            why = f"listed by this build but could not be created on this machine: {type(exc).__name__}: {exc}"
-            skipped[failed] = why[:600]
-            if config.strict:
-                raise _strict_error(failed, skipped[failed], hint=(
-                    "check that this process sees the GPU (nvidia-smi; in a container, the NVIDIA runtime) "
-                    "and that the provider options are valid for it")) from None
-            plan = plan[1:] if len(plan) > 1 else [("CPUExecutionProvider", {})]
+    session, plan = _create_falling_back(model_path, config, plan, skipped, session_factory)
     create_s = time.perf_counter() - start
     got = list(session.get_providers())
     if requested and requested[0] not in got and requested[0] not in skipped:
@@ -379,6 +371,59 @@ def create_session(
             "Check the provider's libraries (CUDA, cuDNN, TensorRT) are installed and visible."
         )
     return session, report
+
+
+def _check_settings(config: SessionConfig) -> None:
+    if config.graph_optimization not in GRAPH_OPTIMIZATION:
+        raise ConfigError(f"graph_optimization {config.graph_optimization!r}: use one of "
+                          f"{', '.join(GRAPH_OPTIMIZATION)}")
+    if config.intra_op_threads < 0:
+        raise ConfigError(f"intra_op_threads must be 0 (one per core) or more, got {config.intra_op_threads}")
+
+
+def _session_options(config: SessionConfig) -> ort.SessionOptions:
+    options = ort.SessionOptions()  # a new one per try: adding a plugin's devices changes it
+    options.graph_optimization_level = GRAPH_OPTIMIZATION[config.graph_optimization]
+    options.intra_op_num_threads = config.intra_op_threads
+    if config.record_placement:
+        options.add_session_config_entry("session.record_ep_graph_assignment_info", "1")
+    options.log_severity_level = 3  # errors only: what a provider says on failure goes into the report
+    return options
+
+
+def _create(model_path: Path, config: SessionConfig, plan: list[tuple[str, dict[str, str]]], factory) -> Any:
+    """One try at the plan's first provider (and the ones after it, for a providers list)."""
+    options = _session_options(config)
+    if plan and is_plugin(plan[0][0]):
+        # A plugin provider is added for its devices; ORT keeps the CPU provider for what it leaves.
+        options.add_provider_for_devices(plugin_devices(plan[0][0], config.openvino.device_type), plan[0][1])
+        return factory(str(model_path), sess_options=options, enable_fallback=0)
+    # enable_fallback=0: ORT's wrapper would print an "EP Error" banner and retry on the CPU by itself
+    # (colliding with strict mode); the caller's retry keeps the reason instead.
+    return factory(str(model_path), sess_options=options, providers=[p for p, _ in plan],
+                   provider_options=[o for _, o in plan], enable_fallback=0)
+
+
+def _create_falling_back(model_path: Path, config: SessionConfig, plan: list[tuple[str, dict[str, str]]],
+                         skipped: dict[str, str], factory) -> tuple[Any, list[tuple[str, dict[str, str]]]]:
+    """Create the session; a provider that cannot be created is left out with ORT's reason (in `skipped`)
+    and the next one tried, quietly, unless strict mode says fail. Returns the session and the plan it took."""
+    while True:
+        try:
+            return _create(model_path, config, plan, factory), plan
+        except Exception as exc:  # ORT raises its own untyped errors
+            if "protobuf" in str(exc).lower() or "load model" in str(exc).lower():
+                raise ModelFileError(
+                    f"{model_path} is not a loadable ONNX model ({type(exc).__name__}: {str(exc)[:200]}). "
+                    "Re-export it (python -m modelprep.export) or check the file was copied whole."
+                ) from None
+            failed = plan[0][0] if plan else "CPUExecutionProvider"
+            if failed == "CPUExecutionProvider":
+                raise
+            skipped[failed] = f"listed by this build but could not be created on this machine: {first_line(exc, 600)}"
+            if config.strict:
+                raise _strict_error(failed, skipped[failed], hint=CREATION_HINTS.get(failed)) from None
+            plan = plan[1:] if len(plan) > 1 else [("CPUExecutionProvider", {})]
 
 
 def node_placement(session: Any) -> dict[str, int] | str:

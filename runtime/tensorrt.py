@@ -17,7 +17,8 @@ from typing import Any
 
 from runtime.artifact import recorded_graph, verified_sha256
 from runtime.errors import ConfigError, ModelFileError
-from runtime.manifest import ModelManifest, cache_root as default_cache_root
+from runtime.manifest import ModelManifest
+from runtime.manifest import cache_root as default_cache_root
 from runtime.session import TensorRTOptions
 
 TOKEN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
@@ -58,12 +59,14 @@ def shape_profile(
     return ShapeProfile(shapes(1, 1), shapes(opt_batch, opt_seq), shapes(max_batch, manifest.max_length))
 
 
-def engine_cache_dir(root: Path, onnx_sha256: str, trt_version: str, precision: str, profile: ShapeProfile) -> Path:
-    return Path(root) / f"{onnx_sha256[:16]}-trt{trt_version}-{precision}-{profile.key()}"
+def engine_cache_dir(root: Path, onnx_sha256: str, trt_version: str | None, precision: str,
+                     profile: ShapeProfile) -> Path:
+    # Without TensorRT no engine is built: the key names that instead of a version.
+    return Path(root) / f"{onnx_sha256[:16]}-trt{trt_version or 'absent'}-{precision}-{profile.key()}"
 
 
 def tensorrt_options(
-    manifest: ModelManifest, input_names: list[str], *, onnx_sha256: str, trt_version: str, cache_root: Path,
+    manifest: ModelManifest, input_names: list[str], *, onnx_sha256: str, trt_version: str | None, cache_root: Path,
     fp16: bool = False, device_id: int = 0, max_batch: int | None = None, **extra: Any,
 ) -> TensorRTOptions:
     profile = shape_profile(manifest, input_names, max_batch=max_batch)
@@ -80,15 +83,15 @@ def tensorrt_options(
     )
 
 
-def installed_tensorrt_version() -> str:
-    """TensorRT's version from the installed distribution's metadata (no import of tensorrt), or
-    "not installed". The one place the version is read: the engine cache key and the report use it."""
+def installed_tensorrt_version() -> str | None:
+    """TensorRT's version from the installed distribution's metadata (no import of tensorrt), or None
+    where it is not installed. The one place the version is read: the engine cache key and the report use it."""
     for dist in ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-libs"):
         try:
             return importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             continue
-    return "not installed"
+    return None
 
 
 def options_for(manifest: ModelManifest, cache_root: Path, *, fp16: bool = False, **extra: Any) -> TensorRTOptions:

@@ -16,7 +16,6 @@ from tokenizers import Encoding, Tokenizer
 
 from runtime.errors import ConfigError, ModelFileError
 
-
 #: A text longer than max_length x this many characters is cut before tokenizing (then checked).
 CHARS_PER_TOKEN_BOUND = 16
 
@@ -73,7 +72,7 @@ class TextTokenizer:
         self.padding_side = padding_side
         self.path = path
 
-    def with_max_length(self, max_length: int) -> "TextTokenizer":
+    def with_max_length(self, max_length: int) -> TextTokenizer:
         """The same tokenizer truncating at another length (a new object: this one stays as it is)."""
         return TextTokenizer(self.path, max_length=max_length, padding_side=self.padding_side, pad_id=self.pad_id)
 
@@ -118,7 +117,8 @@ class TextTokenizer:
         can depend on what follows it. Otherwise the bound grows, up to the whole text (a long text
         without whitespace, e.g. unspaced CJK, may be tokenized whole)."""
         while True:
-            kept = [end for (_, end), special in zip(encoding.offsets, encoding.special_tokens_mask) if not special]
+            kept = [end for (_, end), special in zip(encoding.offsets, encoding.special_tokens_mask, strict=True)
+                    if not special]
             if encoding.overflowing and kept and any(c.isspace() for c in text[max(kept):bound]):
                 return encoding
             bound *= 4
@@ -136,7 +136,7 @@ class TextTokenizer:
             width = pad_to
         ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for row, (enc, n) in enumerate(zip(encodings, lengths)):
+        for row, (enc, n) in enumerate(zip(encodings, lengths, strict=True)):
             cols = slice(width - n, width) if self.padding_side == "left" else slice(0, n)
             ids[row, cols] = enc.ids
             mask[row, cols] = 1

@@ -32,14 +32,14 @@ def built_manifest(model_name):
 
 @pytest.fixture(scope="session")
 def model(built_manifest) -> Embedder:
-    return Embedder(built_manifest)
+    return Embedder.load(built_manifest)
 
 
 def built(name: str) -> Embedder:
     """An embedded model, built by modelprep on first use (the runtime itself never builds)."""
     manifest = load_manifest(name)
     ensure_artifacts(manifest)
-    return Embedder(manifest)
+    return Embedder.load(manifest)
 
 
 @pytest.fixture(scope="session")

@@ -61,8 +61,8 @@ def p50_ms(embedder: Embedder, texts: list[str], batch: int, runs: int = 30) -> 
 
 def decoder_on_cuda() -> dict:
     manifest = load_manifest("qwen3-tiny")
-    gpu = Embedder(manifest, SessionConfig(providers=("cuda",), strict=True))
-    cpu = Embedder(manifest, SessionConfig(providers=("cpu",)))
+    gpu = Embedder.load(manifest, SessionConfig(providers=("cuda",), strict=True))
+    cpu = Embedder.load(manifest, SessionConfig(providers=("cpu",)))
     result = {"session": gpu.report.as_dict(), "cosine_cuda_vs_cpu": {}, "p50_ms": {}}
     alone = cpu.encode(TEXTS, batch_size=1)
     for batch in (1, 4, 8, 32):

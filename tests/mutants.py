@@ -61,7 +61,8 @@ def same_model(base: ModelManifest, directory: Path, **overrides) -> Path:
     return write_manifest(directory, base, **overrides)
 
 
-def perturbed_weights(base: ModelManifest, directory: Path, *, relative_noise: float, seed: int = 0, **overrides) -> Path:
+def perturbed_weights(base: ModelManifest, directory: Path, *, relative_noise: float, seed: int = 0,
+                      **overrides) -> Path:
     """Every weight matrix plus Gaussian noise of `relative_noise` times its own standard deviation."""
     import onnx
     from onnx import numpy_helper

@@ -23,7 +23,7 @@ ENCODE_AND_LIST_MODULES = textwrap.dedent("""
     from runtime.embedder import Embedder
     from runtime.manifest import load_manifest
     import runtime.tensorrt, runtime.session, runtime.artifact
-    emb = Embedder(load_manifest("all-minilm-l6-v2"))
+    emb = Embedder.load(load_manifest("all-minilm-l6-v2"))
     vectors = emb.encode(["a text to embed", "another one"])
     assert vectors.shape == (2, 384), vectors.shape
     top = sorted({m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names) - {"__main__"}

@@ -12,11 +12,16 @@ import numpy as np
 import pytest
 
 from modelprep.assets import checkpoint_dir
+from modelprep.reference import Reference
 from runtime.embedder import Embedder, plan_batches, validate_texts
 from runtime.errors import (
-    EmptyBatchError, EmptyTextError, InputError, ManifestError, ModelFileError, TextTypeError,
+    EmptyBatchError,
+    EmptyTextError,
+    InputError,
+    ManifestError,
+    ModelFileError,
+    TextTypeError,
 )
-from modelprep.reference import Reference
 from tests.conftest import SENTENCES
 
 
@@ -55,7 +60,8 @@ def test_output_order_is_the_input_order_whatever_the_batching(model):
 
 
 def test_query_prompt_is_applied_from_the_manifest(model):
-    doc, query = model.encode(["What is the capital of France?"]), model.encode(["What is the capital of France?"], kind="query")
+    text = "What is the capital of France?"
+    doc, query = model.encode([text]), model.encode([text], kind="query")
     if model.manifest.prompt("query") == "{text}":
         np.testing.assert_array_equal(doc, query)
     else:
@@ -75,18 +81,18 @@ def test_concurrent_calls_equal_sequential_ones(model):
     chunks = [SENTENCES[i:i + 2] for i in range(0, len(SENTENCES), 2)] * 2
     sequential = [model.encode(c) for c in chunks]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        for seq, con in zip(sequential, pool.map(model.encode, chunks)):
+        for seq, con in zip(sequential, pool.map(model.encode, chunks), strict=True):
             np.testing.assert_allclose(con, seq, atol=1e-5)
 
 
 def test_matryoshka_dim_truncates_and_renormalizes(qwen_tiny):
-    small = Embedder(qwen_tiny.manifest, dim=16)
+    small = Embedder.load(qwen_tiny.manifest, dim=16)
     full = qwen_tiny.encode(SENTENCES)
     expected = full[:, :16] / np.linalg.norm(full[:, :16], axis=1, keepdims=True)
     np.testing.assert_allclose(small.encode(SENTENCES), expected, atol=1e-5)
     assert small.model_info().dimension == 16 and small.model_info().native_dimension == 64
     with pytest.raises(ValueError, match="outside 16..64"):
-        Embedder(qwen_tiny.manifest, dim=8)
+        Embedder.load(qwen_tiny.manifest, dim=8)
 
 
 def test_token_budget_batching_caps_batch_times_width():
@@ -120,10 +126,10 @@ def test_validate_texts_accepts_odd_but_real_text():
 
 def test_missing_model_files(minilm, tmp_path):
     with pytest.raises(ModelFileError, match="model.onnx not found"):
-        Embedder(replace(minilm.manifest, artifact_dir=tmp_path))
+        Embedder.load(replace(minilm.manifest, artifact_dir=tmp_path))
     shutil.copy(minilm.manifest.onnx_path, tmp_path / "model.onnx")
     with pytest.raises(ModelFileError, match="tokenizer.json not found"):
-        Embedder(replace(minilm.manifest, artifact_dir=tmp_path))
+        Embedder.load(replace(minilm.manifest, artifact_dir=tmp_path))
 
 
 def test_corrupt_onnx(minilm, tmp_path):
@@ -131,17 +137,17 @@ def test_corrupt_onnx(minilm, tmp_path):
     data = minilm.manifest.onnx_path.read_bytes()
     (tmp_path / "model.onnx").write_bytes(data[: len(data) // 3])
     with pytest.raises(ModelFileError, match="not a loadable ONNX model"):
-        Embedder(replace(minilm.manifest, artifact_dir=tmp_path))
+        Embedder.load(replace(minilm.manifest, artifact_dir=tmp_path))
 
 
 def test_manifest_dimension_must_match_the_graph(minilm):
     with pytest.raises(ManifestError, match="dimension = 768 but the graph's 'last_hidden_state' has 384"):
-        Embedder(replace(minilm.manifest, dimension=768))
+        Embedder.load(replace(minilm.manifest, dimension=768))
 
 
 def test_manifest_output_must_exist_in_the_graph(minilm):
     with pytest.raises(ManifestError, match="'sentence_embedding' is not in the graph's outputs"):
-        Embedder(replace(minilm.manifest, output="sentence_embedding"))
+        Embedder.load(replace(minilm.manifest, output="sentence_embedding"))
 
 
 def test_tokenizer_larger_than_the_embedding_table(qwen_tiny, minilm, tmp_path):
@@ -151,7 +157,7 @@ def test_tokenizer_larger_than_the_embedding_table(qwen_tiny, minilm, tmp_path):
     graph = json.loads((qwen_tiny.manifest.artifact_dir / "artifact.json").read_text())["graph"]
     (tmp_path / "artifact.json").write_text(json.dumps({"graph": graph}))
     with pytest.raises(ModelFileError, match="30522 tokens but the model's embedding table has 1024 rows"):
-        Embedder(replace(qwen_tiny.manifest, artifact_dir=tmp_path))
+        Embedder.load(replace(qwen_tiny.manifest, artifact_dir=tmp_path))
 
 
 def test_model_info_and_health(model):
@@ -169,11 +175,12 @@ def test_special_token_literal_in_user_text_stays_text(qwen_tiny):
     vectors = qwen_tiny.encode(["<|endoftext|>", "a document that mentions <|endoftext|> in passing"])
     assert np.isfinite(vectors).all()
     reference = Reference(qwen_tiny.manifest, checkpoint_dir(qwen_tiny.manifest))
-    assert cosines(vectors, reference.encode(["<|endoftext|>", "a document that mentions <|endoftext|> in passing"])).min() >= 0.9999
+    expected = reference.encode(["<|endoftext|>", "a document that mentions <|endoftext|> in passing"])
+    assert cosines(vectors, expected).min() >= 0.9999
 
 
 def test_io_binding_path_gives_the_same_vectors(model):
     """The GPU providers' IO-binding path, exercised on the CPU provider (ORT binds there too)."""
-    bound = Embedder(model.manifest, io_binding=True)
+    bound = Embedder.load(model.manifest, io_binding=True)
     assert bound.io_binding and not model.io_binding
     np.testing.assert_allclose(bound.encode(SENTENCES, batch_size=4), model.encode(SENTENCES, batch_size=4), atol=1e-6)

@@ -18,15 +18,21 @@ import numpy as np
 import pytest
 
 from modelprep import export
-from runtime.artifact import read_record, sha256_file
 from modelprep.assets import checkpoint_dir, ensure_artifacts
+from modelprep.reference import Reference
+from runtime.artifact import read_record, sha256_file
 from runtime.embedder import Embedder
 from runtime.errors import (
-    ConfigError, EmbeddingError, EmptyTextError, ExportError, ManifestError, ModelFileError, TextTypeError,
+    ConfigError,
+    EmbeddingError,
+    EmptyTextError,
+    ExportError,
+    ManifestError,
+    ModelFileError,
+    TextTypeError,
 )
 from runtime.manifest import load_manifest
 from runtime.pool import pool
-from modelprep.reference import Reference
 from runtime.session import TensorRTOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,12 +127,12 @@ def test_cutting_a_long_text_before_tokenizing_keeps_the_truncated_tokens(minilm
 )
 def test_bad_embedder_arguments_fail_at_construction(qwen_tiny, kwargs, message):
     with pytest.raises(ConfigError, match=message):
-        Embedder(qwen_tiny.manifest, **kwargs)
+        Embedder.load(qwen_tiny.manifest, **kwargs)
 
 
 def test_matryoshka_dim_on_a_model_without_matryoshka_is_refused(minilm):
     with pytest.raises(ConfigError, match="declares no matryoshka_min_dim"):
-        Embedder(minilm.manifest, dim=128)
+        Embedder.load(minilm.manifest, dim=128)
 
 
 def test_bad_batch_size_per_call_is_a_config_error(minilm):
@@ -166,7 +172,7 @@ def test_manifest_invalid_toml(tmp_path):
 def test_manifest_max_length_above_the_position_limit(minilm_copy, tmp_path):
     manifest = load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy, max_length=4096))
     with pytest.raises(ManifestError, match="max_length = 4096 but the model has 512 positions"):
-        Embedder(manifest)
+        Embedder.load(manifest)
 
 
 def test_manifest_onnx_sha256_is_checked(minilm_copy, tmp_path):
@@ -174,30 +180,30 @@ def test_manifest_onnx_sha256_is_checked(minilm_copy, tmp_path):
     manifest = load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy, files=f'onnx_sha256 = "{wrong}"'))
     with pytest.raises(ModelFileError, match=f"sha256 {sha256_file(minilm_copy / 'model.onnx')} but the "
                                              f"manifest's files.onnx_sha256 says {wrong}"):
-        Embedder(manifest)
+        Embedder.load(manifest)
     right = sha256_file(minilm_copy / "model.onnx")
     good = load_manifest(write_manifest(tmp_path / "g.toml", minilm_copy, files=f'onnx_sha256 = "{right}"'))
-    assert "the manifest's files.onnx_sha256" in Embedder(good).identity.checked_against
+    assert "the manifest's files.onnx_sha256" in Embedder.load(good).identity.checked_against
 
 
 # ---------------------------------------------------------------- model files
 
 def test_flipped_bytes_in_a_cached_model_are_refused_at_load(minilm_copy, tmp_path):
     manifest = load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy))
-    assert Embedder(manifest).identity.onnx_sha256 == read_record(minilm_copy)["onnx_sha256"]
+    assert Embedder.load(manifest).identity.onnx_sha256 == read_record(minilm_copy)["onnx_sha256"]
     path = minilm_copy / "model.onnx"
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
     data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
     path.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="model.onnx has sha256 .* but .*artifact.json says"):
-        Embedder(manifest)
+        Embedder.load(manifest)
 
 
 def test_flipped_bytes_with_the_mtime_put_back_are_still_refused(minilm_copy, tmp_path):
     """The hash memo must not be fooled by a file changed in place whose mtime was restored (touch -r)."""
     manifest = load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy))
-    Embedder(manifest)  # remembered now
+    Embedder.load(manifest)  # remembered now
     path = minilm_copy / "model.onnx"
     stat = path.stat()
     with open(path, "r+b") as fh:
@@ -208,27 +214,27 @@ def test_flipped_bytes_with_the_mtime_put_back_are_still_refused(minilm_copy, tm
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert path.stat().st_mtime_ns == stat.st_mtime_ns and path.stat().st_size == stat.st_size
     with pytest.raises(ModelFileError, match="model.onnx has sha256 .* but .*artifact.json says"):
-        Embedder(manifest)
+        Embedder.load(manifest)
 
 
 def test_a_truncated_copy_is_refused(minilm_copy, tmp_path):
     path = minilm_copy / "model.onnx"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ModelFileError, match="not the one that was exported and gated"):
-        Embedder(load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy)))
+        Embedder.load(load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy)))
 
 
 def test_unchanged_files_are_not_rehashed(minilm_copy, tmp_path):
     manifest = load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy))
-    Embedder(manifest)
-    how = Embedder(manifest).identity.verification["model.onnx"]
+    Embedder.load(manifest)
+    how = Embedder.load(manifest).identity.verification["model.onnx"]
     assert how.startswith("hash remembered for this file's inode, size, mtime and ctime")
 
 
 def test_corrupt_artifact_record(minilm_copy, tmp_path):
     (minilm_copy / "artifact.json").write_text("{not json")
     with pytest.raises(ModelFileError, match="artifact.json is not valid JSON"):
-        Embedder(load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy)))
+        Embedder.load(load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy)))
 
 
 # ---------------------------------------------------------------- tokenizers
@@ -236,12 +242,12 @@ def test_corrupt_artifact_record(minilm_copy, tmp_path):
 def test_a_foreign_tokenizer_is_refused_both_ways(minilm_copy, qwen_tiny, minilm, tmp_path):
     shutil.copy(qwen_tiny.manifest.tokenizer_path, minilm_copy / "tokenizer.json")
     with pytest.raises(ModelFileError, match="tokenizer.json has sha256 .* tokenizer_sha256 says"):
-        Embedder(load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy)))
+        Embedder.load(load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy)))
     qwen_copy = tmp_path / "qwen"
     shutil.copytree(qwen_tiny.manifest.artifact_dir, qwen_copy)
     shutil.copy(minilm.manifest.tokenizer_path, qwen_copy / "tokenizer.json")
     with pytest.raises(ModelFileError, match="tokenizer"):
-        Embedder(replace(qwen_tiny.manifest, artifact_dir=qwen_copy))
+        Embedder.load(replace(qwen_tiny.manifest, artifact_dir=qwen_copy))
 
 
 def test_a_foreign_tokenizer_without_a_record_is_caught_by_the_special_tokens(minilm_copy, tmp_path):
@@ -252,7 +258,7 @@ def test_a_foreign_tokenizer_without_a_record_is_caught_by_the_special_tokens(mi
     tok["added_tokens"] = [t for t in tok["added_tokens"] if t["id"] != 0]  # [PAD] no longer special
     (minilm_copy / "tokenizer.json").write_text(json.dumps(tok))
     with pytest.raises(ModelFileError, match="no special token at id 0, the model's pad_token_id"):
-        Embedder(load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy)))
+        Embedder.load(load_manifest(write_manifest(tmp_path / "m.toml", minilm_copy)))
 
 
 # ---------------------------------------------------------------- the artifact cache never deletes user files
@@ -268,7 +274,7 @@ def test_cli_export_is_never_deleted_by_a_manifest_that_cannot_rebuild_it(tmp_pa
     before = tree(out)
     manifest = load_manifest(write_manifest(tmp_path / "m.toml", out))
     ensure_artifacts(manifest)
-    assert Embedder(manifest).encode(["still here"]).shape == (1, 384)
+    assert Embedder.load(manifest).encode(["still here"]).shape == (1, 384)
     with pytest.raises(ModelFileError, match="never rebuilt or replaced here"):
         ensure_artifacts(manifest, rebuild=True)
     assert tree(out) == before
@@ -300,7 +306,7 @@ def test_a_failed_rebuild_of_a_stale_cache_entry_keeps_the_old_one(minilm_copy, 
 def test_two_processes_building_one_cache_entry(tmp_path):
     script = ("from modelprep.assets import ensure_artifacts; from runtime.embedder import Embedder; "
               "from runtime.manifest import load_manifest; m = load_manifest('qwen3-tiny'); ensure_artifacts(m); "
-              "print(Embedder(m).encode(['x']).shape)")
+              "print(Embedder.load(m).encode(['x']).shape)")
     env = os.environ | {"EMBED_SIGNOFF_CACHE": str(tmp_path / "cache")}
     procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -363,7 +369,8 @@ def profile_file(tmp_path: Path, body: str) -> Path:
      ("[profile]\nextends = \"profile.toml\"\n", "'extends' forms a cycle"),
      ("[profile\nname = 1\n", "not valid TOML"),
      ("[profile]\nextends = \"cpu-default\"\n[[criteria]]\nid = \"latency.p95_ms.batch1\"\ntitle = \"t\"\n"
-      "prd_ref = \"r\"\ncomparator = \"<\"\ntarget = 1\nunit = \"ms\"\n", "no acceptance test measures latency.p95_ms.batch1"),
+      "prd_ref = \"r\"\ncomparator = \"<\"\ntarget = 1\nunit = \"ms\"\n",
+      "no acceptance test measures latency.p95_ms.batch1"),
      ("[profile]\nextends = \"cpu-default\"\ndrop = [\"norm.max_deviaton\"]\n", "did you mean 'norm.max_deviation'"),
      ("[profile]\nextends = \"cpu-default\"\n[measurement]\nwarmup_querys = 3\n", "did you mean 'warmup_queries'"),
      ("[profile]\nextends = \"cpu-default\"\n[regression]\nlatncy = { max_pct = 10 }\n", "did you mean 'latency'"),

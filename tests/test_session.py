@@ -8,7 +8,11 @@ import pytest
 
 from runtime.errors import ModelFileError, ProviderError
 from runtime.session import (
-    CUDAOptions, SessionConfig, TensorRTOptions, create_session, plan_providers,
+    CUDAOptions,
+    SessionConfig,
+    TensorRTOptions,
+    create_session,
+    plan_providers,
 )
 
 GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -31,7 +35,7 @@ class FakeSession:
         self.sess_options = sess_options
         got = [p for p in providers if p in self.loadable]
         if len(got) < len(providers):
-            warnings.warn("fallback", UserWarning)
+            warnings.warn("fallback", UserWarning, stacklevel=2)
         self._got = got or ["CPUExecutionProvider"]
 
     def get_providers(self):
@@ -95,8 +99,8 @@ def test_a_plugin_provider_runs_first_or_not_at_all():
     plan, _, skipped = plan_providers(SessionConfig(providers=("openvino",)), openvino_build, loads, is_plugin)
     assert [p for p, _ in plan] == openvino_build
     assert plan[0][1] == {"load_config": '{"CPU": {"INFERENCE_PRECISION_HINT": "f32"}}'} and not skipped
-    plan, _, skipped = plan_providers(SessionConfig(providers=("cuda", "openvino")), GPU_BUILD + ["OpenVINOExecutionProvider"],
-                                      loads, is_plugin)
+    plan, _, skipped = plan_providers(SessionConfig(providers=("cuda", "openvino")),
+                                      GPU_BUILD + ["OpenVINOExecutionProvider"], loads, is_plugin)
     assert [p for p, _ in plan] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
     assert "runs only as the first provider" in skipped["OpenVINOExecutionProvider"]
 
@@ -136,7 +140,8 @@ def test_strict_keeps_the_cpu_for_shape_ops_and_checks_the_primary_provider(mode
 
 
 def test_a_provider_whose_library_does_not_load_is_skipped_with_the_loader_message(model_file):
-    missing = "its library libonnxruntime_providers_cuda.so failed to load: libcublasLt.so.13: cannot open shared object file"
+    missing = ("its library libonnxruntime_providers_cuda.so failed to load: libcublasLt.so.13: cannot open shared "
+               "object file")
     config = SessionConfig(providers=("cuda",))
     session, report = create_session(model_file, config, available=GPU_BUILD, session_factory=FakeSession,
                                      load_problem=lambda p: missing if p == "CUDAExecutionProvider" else None)

@@ -48,7 +48,7 @@ def minilm_manifest():
 ])
 def test_the_sweep_names_the_one_shape_that_is_wrong(minilm_manifest, tmp_path, build, options, batches, lengths):
     manifest = load_manifest(getattr(m, build)(minilm_manifest, tmp_path / "model", id="mutant", **options))
-    embedder = Embedder(manifest)
+    embedder = Embedder.load(manifest)
     shapes = served_shapes(manifest, length_stride=7, **GRID)
     first, second = sweep(embedder, shapes), sweep(embedder, shapes)
     passes = lambda v: v >= 0.9999  # noqa: E731 - cpu-default's target

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from acceptance.probe import engine_precisions
 from runtime.manifest import load_manifest
 from runtime.session import SessionConfig, plan_providers
-from acceptance.probe import engine_precisions
 from runtime.tensorrt import engine_cache_dir, shape_profile, tensorrt_options
 
 QWEN_INPUTS = ["input_ids", "attention_mask", "position_ids"]

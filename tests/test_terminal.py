@@ -26,7 +26,8 @@ def test_a_failing_run_prints_progress_the_verdict_and_one_line_per_failure(tmp_
     assert "latency grid ..." in out and "latency grid: batch 1 x 50 tokens: p95" in out, out[-3000:]
     assert "session on cpu: runs on CPUExecutionProvider, done in" in out
     # One line for the failure, naming the criterion and why; no fixture reprs, no traceback.
-    failure_lines = [line for line in out.splitlines() if "latency.p95_ms.batch_1: measured" in line and "misses" in line]
+    failure_lines = [line for line in out.splitlines()
+                     if "latency.p95_ms.batch_1: measured" in line and "misses" in line]
     assert failure_lines, out[-3000:]
     assert "latency_grid = {" not in out and "LatencyCell(" not in out and "Traceback" not in out
     assert "def test_latency_p95" not in out, "pytest's long traceback (source lines) should not show"
