@@ -11,18 +11,19 @@ import hashlib
 import importlib.util
 import json
 import shutil
-import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 from filelock import FileLock
 
 from modelprep.onnx_export import export_and_gate, gate_and_record
 from modelprep.precision import Int8Recipe, to_fp16, to_int8
+from modelprep.progress import StepLog
+from modelprep.staging import build_into
 from runtime.artifact import RECORD_VERSION, is_cache_entry, read_record, sha256_file
-from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError
+from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError, first_line
 from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
 from runtime.paths import corpora_dir, read_lines
-
 
 
 def checkpoint_dir(manifest: ModelManifest) -> Path | str:
@@ -75,26 +76,15 @@ def _verify_weights(manifest: ModelManifest, path: Path, source: Source) -> None
 
 
 def _build_locked(target: Path, build, *, may_replace=lambda: False) -> bool:
-    """Run build(tmp) under a lock and move the result to target. The target is replaced only after
-    the build succeeded, and only if may_replace() says (under the lock) that it is a cache entry:
-    a failed rebuild leaves the old directory as it was. Returns whether it built."""
+    """Run build(tmp) under a lock and move the result to target (modelprep.staging). The target is replaced
+    only after the build succeeded, and only if may_replace() says (under the lock) that it is a cache
+    entry: a failed rebuild leaves the old directory as it was. Returns whether it built."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
         replacing = target.exists()
         if replacing and not may_replace():
             return False
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building.", dir=target.parent))
-        try:
-            build(tmp)
-            if replacing:
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-                target.rename(old / target.name)
-                tmp.rename(target)
-                shutil.rmtree(old, ignore_errors=True)  # the replaced cache entry, ours to remove
-            else:
-                tmp.rename(target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)  # only the temporary build directory
+        build_into(target, build, replace=replacing)
     return True
 
 
@@ -109,7 +99,7 @@ def _due(directory: Path, manifest: ModelManifest, rebuild: bool) -> bool:
             or record.get("record_version", 1) < RECORD_VERSION)
 
 
-def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
+def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False, log: StepLog | None = None) -> None:
     """Build model.onnx + tokenizer.json if missing, or rebuild a cache entry whose [source] changed.
 
     Only a directory this cache created (artifact.json says `cache_entry`) is ever rebuilt or
@@ -137,10 +127,11 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
 
     def build(tmp: Path) -> None:
         record = {"recipe": manifest.recipe(), "cache_entry": True}
-        if manifest.source and manifest.source.kind == "precision-of":
-            build_precision_variant(manifest, checkpoint, tmp, record)
-        else:
-            export_and_gate(manifest, checkpoint, tmp, record=record)
+        with nullcontext(log) if log is not None else StepLog(f"model {manifest.id}") as steps:
+            if manifest.source and manifest.source.kind == "precision-of":
+                build_precision_variant(manifest, checkpoint, tmp, record, steps)
+            else:
+                export_and_gate(manifest, checkpoint, tmp, record=record, log=steps)
 
     def may_replace() -> bool:  # re-checked under the lock: another process may have rebuilt it meanwhile
         return (directory.is_dir() and not any(directory.iterdir())) or _due(directory, manifest, rebuild)
@@ -150,16 +141,15 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False) -> None:
     except EmbeddingError:
         raise
     except Exception as exc:  # optimum, torch, I/O: one message, and the old artifacts are untouched
-        raise ExportError(
-            f"building {manifest.id} into {directory} failed ({type(exc).__name__}: "
-            f"{(str(exc).strip().splitlines() or [''])[0][:300]}); any earlier artifacts there are kept as they were"
-        ) from exc
+        raise ExportError(f"building {manifest.id} into {directory} failed ({first_line(exc)}); any earlier "
+                          "artifacts there are kept as they were") from exc
 
 
 PRECISION_BUILDS = ("fp16", "int8", "bf16")
 
 
-def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict) -> None:
+def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict,
+                            log: StepLog) -> None:
     """Convert the base model's export to another precision, then gate it against PyTorch fp32."""
     base = load_manifest(manifest.source.options["base"])
     ensure_artifacts(base)
@@ -171,15 +161,18 @@ def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out
     if precision == "fp16":
         to_fp16(base.onnx_path, out / "model.onnx")
     elif precision == "int8":
-        made["int8"] = build_int8(base, out / "model.onnx", Int8Recipe.from_options(manifest.source.options.get("int8", {})))
+        recipe = Int8Recipe.from_options(manifest.source.options.get("int8", {}))
+        made["int8"] = build_int8(base, out / "model.onnx", recipe,
+                                  log)
     else:  # bf16 is how OpenVINO executes the fp32 graph (runtime.embedder.EXECUTED_PRECISIONS)
         shutil.copy2(base.onnx_path, out / "model.onnx")
         made["executed_as"] = "the fp32 graph, run by OpenVINO with INFERENCE_PRECISION_HINT=bf16"
     shutil.copy2(base.tokenizer_path, out / "tokenizer.json")
+    log.step(f"parity gate for {manifest.id} vs PyTorch fp32")
     gate_and_record(manifest, checkpoint, out, {"converted_from": base.id, "precision": precision, **made, **record})
 
 
-def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe) -> dict:
+def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe, log: StepLog | None = None) -> dict:
     """Static Q/DQ int8 of the base graph, calibrated on synthetic text of the fixture vocabulary and
     swept on another such set against the base fp32 graph (never on the corpora the criteria use)."""
     import numpy as np
@@ -188,8 +181,8 @@ def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe) -> dict:
     from runtime.embedder import Embedder
     from runtime.session import SessionConfig, create_session
 
-    embedder = Embedder(base)
-    say = _progress_line()
+    embedder = Embedder.load(base)
+    say = log.step if log is not None else (lambda text: None)
 
     def feeds(texts: list[str], batch: int) -> list[dict]:
         encodings = embedder.tokenizer.encode(texts)
@@ -201,23 +194,16 @@ def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe) -> dict:
 
     def evaluate(path: Path) -> np.ndarray:
         session, _ = create_session(path, SessionConfig(record_placement=False))
-        return np.concatenate([np.sum(embedder.postprocess(session.run([base.output], f)[0], f["attention_mask"]) * ref, 1)
-                               for f, ref in zip(dev, reference)])
+        return np.concatenate([np.sum(embedder.postprocess(session.run([base.output], f)[0], f["attention_mask"]) * ref,
+                                      1)
+                               for f, ref in zip(dev, reference, strict=True)])
 
     calibration = feeds(corpus(recipe.calibration_texts, low=1, high=240, seed=1), 1) if recipe.mode == "static" else []
     return to_int8(base.onnx_path, dst, calibration=calibration, evaluate=evaluate,
                        recipe=recipe, step=say) | {
-        "calibration_set": f"{recipe.calibration_texts} synthetic texts (seed 1, 1-240 words of fixtures/corpora/sentences.txt's vocabulary)",
+        "calibration_set": f"{recipe.calibration_texts} synthetic texts (seed 1, 1-240 words of "
+                           "fixtures/corpora/sentences.txt's vocabulary)",
         "dev_set": f"{recipe.dev_texts} synthetic texts (seed 2), cosine against the fp32 ONNX graph"}
-
-
-def _progress_line():
-    """One line per step on stderr (a model build can take minutes on first use)."""
-    import sys
-    import time
-
-    started = time.perf_counter()
-    return lambda text: print(f"{text} ... ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
 
 
 def build_random_qwen3(source: Source, out: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from modelprep.assets import ensure_artifacts
 from modelprep.onnx_export import export_to_directory
-from runtime.errors import EmbeddingError
+from runtime.errors import EmbeddingError, first_line
 from runtime.manifest import load_manifest
 
 
@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # optimum, torch, I/O: one line for the user, the traceback on request
         if args.debug:
             raise
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        print(f"error: the export failed: {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
-              file=sys.stderr)
+        print(f"error: the export failed: {first_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
     print(f"exported {manifest.id} to {out}: min cosine {result.min_cosine:.6f} (gate {result.threshold})")
     return 0

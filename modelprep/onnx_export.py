@@ -8,18 +8,17 @@ the minimum cosine is below the manifest's `export_min_cosine`. The command line
 from __future__ import annotations
 
 import shutil
-import sys
-import tempfile
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+from modelprep.progress import StepLog
 from modelprep.reference import Reference
+from modelprep.staging import build_into
 from runtime.artifact import RECORD_VERSION, file_hashes, write_record
 from runtime.embedder import Embedder
 from runtime.errors import ExportError
@@ -86,7 +85,7 @@ def graph_facts(onnx_path: Path) -> dict:
 
 def parity_check(manifest: ModelManifest, checkpoint: str | Path, texts: list[str]) -> ParityResult:
     """Min/mean cosine between the ONNX runtime and the PyTorch baseline, documents and queries."""
-    embedder = Embedder(manifest)
+    embedder = Embedder.load(manifest)
     reference = Reference(manifest, checkpoint)
     cosines = []
     for kind in ("document", "query"):
@@ -104,7 +103,8 @@ def gate_and_record(
     against PyTorch fp32 misses the manifest's tolerance."""
     result = parity_check(replace(manifest, artifact_dir=out_dir), checkpoint, read_lines(probe))
     write_record(out_dir, {
-        "model": manifest.id, "record_version": RECORD_VERSION, **record, **file_hashes(out_dir / manifest.onnx_file, out_dir / manifest.tokenizer_file),
+        "model": manifest.id, "record_version": RECORD_VERSION, **record,
+        **file_hashes(out_dir / manifest.onnx_file, out_dir / manifest.tokenizer_file),
         "graph": graph_facts(out_dir / manifest.onnx_file),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "parity": result.__dict__,
     })
@@ -119,24 +119,15 @@ def gate_and_record(
 
 def export_and_gate(
     manifest: ModelManifest, checkpoint: str | Path, out_dir: str | Path, *, opset: int = 18,
-    probe: str | Path = PROBE_TEXTS, record: dict | None = None,
+    probe: str | Path = PROBE_TEXTS, record: dict | None = None, log: StepLog | None = None,
 ) -> ParityResult:
-    """Export into out_dir, then gate_and_record(); `record` adds fields to artifact.json."""
-    out_dir = Path(out_dir)
-    live = sys.stderr.isatty()  # a spinner with the elapsed time on a terminal; one line per step in a log
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=True, disable=not live) as progress:
-        started = time.perf_counter()
-
-        def step(text: str, task=None):
-            if not live:
-                print(f"{text} ... ({time.perf_counter() - started:.0f} s so far)", file=sys.stderr, flush=True)
-            return progress.add_task(text, total=None) if task is None else progress.update(task, description=text)
-
-        task = step(f"exporting {manifest.id} to ONNX (opset {opset}; onnx.checker after it)")
+    """Export into out_dir, then gate_and_record(); `record` adds fields to artifact.json. Each step is said
+    on `log` (default: its own line on stderr, never silent in a log)."""
+    with nullcontext(log) if log is not None else StepLog(f"export {manifest.id}") as steps:
+        steps.step(f"exporting {manifest.id} to ONNX (opset {opset}; onnx.checker after it)")
         onnx_export(checkpoint, out_dir, opset=opset)
-        step(f"parity gate for {manifest.id} vs PyTorch fp32", task)
-        return gate_and_record(manifest, checkpoint, out_dir,
+        steps.step(f"parity gate for {manifest.id} vs PyTorch fp32")
+        return gate_and_record(manifest, checkpoint, Path(out_dir),
                                {"checkpoint": str(checkpoint), "opset": opset, **(record or {})}, probe=probe)
 
 
@@ -145,20 +136,10 @@ def export_to_directory(manifest: ModelManifest, checkpoint: str, out: Path, *, 
     when it passed the gate. An existing non-empty `out` is never overwritten unless asked."""
     if out.exists() and any(out.iterdir()) and not replace_existing:
         raise ExportError(f"{out} already holds files: pass a new --out, or --replace to replace that export")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export.", dir=out.parent))
-    try:
-        # The recipe the cache would record: a later load through the manifest sees a current export,
-        # and cache_entry = false: the cache never rebuilds or deletes it.
-        record = {"recipe": manifest.recipe(), "cache_entry": False}
-        result = export_and_gate(manifest, checkpoint, tmp, opset=opset, record=record)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced.", dir=out.parent))
-            out.rename(old / out.name)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)  # the user asked for --replace
-        else:
-            tmp.rename(out)
-        return result
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # The recipe the cache would record: a later load through the manifest sees a current export,
+    # and cache_entry = false: the cache never rebuilds or deletes it.
+    record = {"recipe": manifest.recipe(), "cache_entry": False}
+    results: list[ParityResult] = []
+    build_into(out, lambda tmp: results.append(export_and_gate(manifest, checkpoint, tmp, opset=opset, record=record)),
+               replace=out.exists())
+    return results[0]

@@ -18,6 +18,13 @@ import numpy as np
 
 from runtime.errors import ExportError, ManifestError
 
+#: Precisions whose speed only TensorRT gives: on a CPU their Q/DQ graph runs as simulated quantization
+#: (dequantized to fp32 before each MatMul), so a CPU time of it says nothing about that precision's speed.
+SPEED_ONLY_ON_TENSORRT = {
+    "fp8": "FP8's speed is TensorRT's alone (FP8 tensor cores on Hopper, Blackwell, Thor): on a CPU the Q/DQ graph "
+           "is simulated, so its time is never reported as FP8 speed",
+}
+
 
 def to_fp16(src: str | Path, dst: str | Path) -> Path:
     import onnx
@@ -74,7 +81,7 @@ class Int8Recipe:
     fp32_layers: tuple[str, ...] | None = None
 
     @classmethod
-    def from_options(cls, options: dict) -> "Int8Recipe":
+    def from_options(cls, options: dict) -> Int8Recipe:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -178,7 +185,8 @@ def to_int8(src: str | Path, dst: str | Path, *, calibration: list[dict[str, np.
                     f"(the export's node names changed?): remove fp32_layers to sweep again, then copy the new "
                     f"list from the build's artifact.json")
             kept = list(recipe.fp32_layers)
-            step(f"int8 ({recipe.mode}): the recipe's {len(kept)} layer(s) kept in fp32, the other {len(nodes) - len(kept)} quantized")
+            step(f"int8 ({recipe.mode}): the recipe's {len(kept)} layer(s) kept in fp32, "
+                 f"the other {len(nodes) - len(kept)} quantized")
             best = quantize(work / "recipe.onnx", exclude=kept)
             reached = float(np.min(evaluate(best)))
             recorded = [{"fp32_layers": len(kept), "from": "the recipe's fp32_layers", "dev_min_cosine": reached}]
@@ -199,7 +207,8 @@ def to_int8(src: str | Path, dst: str | Path, *, calibration: list[dict[str, np.
         steps = recorded + [{"fp32_layers": 0, "dev_min_cosine": full}]
         kept = []
         best = work / "all.onnx"
-        while steps[-1]["dev_min_cosine"] < recipe.target_min_cosine and len(kept) < min(recipe.max_fp32_layers, len(nodes)):
+        limit = min(recipe.max_fp32_layers, len(nodes))
+        while steps[-1]["dev_min_cosine"] < recipe.target_min_cosine and len(kept) < limit:
             kept.append(ranked[len(kept)])
             step(f"int8: {len(kept)} layer(s) kept in fp32, dev min cosine so far {steps[-1]['dev_min_cosine']:.4f}")
             best = quantize(work / f"keep{len(kept)}.onnx", exclude=kept)

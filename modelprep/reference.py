@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.artifact import sha256_file
-from runtime.errors import ModelFileError
+from runtime.errors import ModelFileError, first_line
 from runtime.manifest import ModelManifest, cache_root
 
 
@@ -40,7 +40,7 @@ class Reference:
         return ModelFileError(
             f"the PyTorch baseline checkpoint {self.checkpoint!r} is not on this machine (nothing is fetched "
             f"from a hub): download it elsewhere and point the manifest's [source] checkpoint at the "
-            f"directory ({str(exc).splitlines()[0][:200]})"
+            f"directory ({first_line(str(exc), 200)})"
         )
 
     def tokenizer(self):
