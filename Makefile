@@ -4,7 +4,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NODE_STAMP := node_modules/.installed
+ALLURE_TOOL := tools/allure
+NODE_STAMP := $(ALLURE_TOOL)/node_modules/.installed
 PROFILE ?= cpu-default
 MODEL ?= all-minilm-l6-v2
 PROVIDER ?= cpu
@@ -16,7 +17,7 @@ REPORTS ?= reports
 EMBED_SIGNOFF_INVOCATION := $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 export EMBED_SIGNOFF_INVOCATION
 
-.PHONY: venv signoff test test-gpu-build bench clean report browser mutants-doc
+.PHONY: venv signoff test lint test-gpu-build bench clean report browser mutants-doc
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,8 +25,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[cpu,export,dev,openvino,bench]"
 	touch $(STAMP)
 
-$(NODE_STAMP): package.json
-	npm install --no-audit --no-fund --silent
+$(NODE_STAMP): $(ALLURE_TOOL)/package.json
+	cd $(ALLURE_TOOL) && npm install --no-audit --no-fund --silent
 	touch $(NODE_STAMP)
 
 venv: $(STAMP)
@@ -37,13 +38,17 @@ signoff: $(STAMP)
 		--reports-dir $(REPORTS) --require-signoff $(if $(BASELINE),--baseline $(BASELINE),) $(PYTEST_ARGS); status=$$?; \
 	if [ -n "$(PRECISION_MODELS)" ]; then \
 		$(BIN)/python -m acceptance.precision_ladder --reports-dir $(REPORTS) --profile $(PROFILE) --provider $(PROVIDER) \
-			$(PRECISION_MODELS) >/dev/null && echo "precision ladder ($(PRECISION_MODELS)): in $(REPORTS)/signoff.md"; fi; \
+			$(PRECISION_MODELS); fi; \
 	echo "completion report: $(REPORTS)/signoff.md   verdict: $(REPORTS)/signoff.json"; \
 	echo "dashboard: make report -> $(REPORTS)/allure-report/index.html"; exit $$status
 
 ## The project's own tests (the dashboard test needs node_modules and Debian's chromium; it skips without).
 test: $(STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest tests -n 2 --dist worksteal $(PYTEST_ARGS)
+
+## ruff with the project's config ([tool.ruff] in pyproject.toml): .ci/run runs it.
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 ## The session factory against the real onnxruntime-gpu wheel (no GPU needed): its own venv, .venv-gpu.
 GPU_VENV := .venv-gpu
@@ -72,12 +77,14 @@ ifdef RUNS
 	$(BIN)/python -m acceptance.fleet $(RUNS) --out $(REPORTS)/fleet $(if $(SINGLE_FILE),--single-file,)
 else
 	@test -d $(REPORTS)/allure-results || { echo "no $(REPORTS)/allure-results: run make signoff first"; exit 2; }
-	ALLURE_SIGNOFF_JSON=$(REPORTS)/signoff.json ALLURE_SINGLE_FILE=$(if $(SINGLE_FILE),1,0) npx allure generate $(REPORTS)/allure-results
+	cd $(ALLURE_TOOL) && ALLURE_HEADLINE_FILE=$(abspath $(REPORTS))/headline.txt ALLURE_SINGLE_FILE=$(if $(SINGLE_FILE),1,0) \
+		ALLURE_OUTPUT=$(abspath $(REPORTS))/allure-report$(if $(SINGLE_FILE),-single,) \
+		ALLURE_HISTORY_PATH=$(abspath $(REPORTS))/allure-history.jsonl npx allure generate $(abspath $(REPORTS))/allure-results
 	@echo "dashboard: $(REPORTS)/allure-report$(if $(SINGLE_FILE),-single,)/index.html"
 endif
 
 bench: $(STAMP)
-	$(BIN)/python -m modelprep.bench --model $(MODEL) --out $(REPORTS)/bench.json
+	$(BIN)/python -m acceptance.bench --model $(MODEL) --out $(REPORTS)/bench.json
 
 clean:
 	rm -rf $(REPORTS) .pytest_cache .hypothesis

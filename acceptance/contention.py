@@ -20,6 +20,9 @@ from typing import Any, TypeVar
 
 import psutil
 
+from acceptance.nvml import nvml
+from acceptance.report.vocabulary import MACHINE_BUSY
+
 T = TypeVar("T")
 
 
@@ -37,7 +40,7 @@ class BusyLimits:
     max_gpu_others_util_pct: float
 
     @classmethod
-    def from_profile(cls, profile) -> "BusyLimits":
+    def from_profile(cls, profile) -> BusyLimits:
         return cls(
             max_others_share=float(profile.setting("busy_max_others_share")),
             retries=int(profile.setting("busy_retries")),
@@ -107,31 +110,20 @@ def _own_cpu_s(process: psutil.Process) -> float:
 
 
 def _gpu_others_util(pid: int, since_us: int) -> tuple[float | None, str | None]:
-    """The highest SM utilisation by a process other than `pid` since `since_us`, or None without NVML."""
-    try:
-        import pynvml
-    except ImportError:
-        return None, None
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # no driver or no GPU: nothing to share
-        return None, None
-    try:
+    """The highest SM utilisation by a process other than `pid` since `since_us`, or None without a GPU."""
+    with nvml() as (lib, _):
+        if lib is None:
+            return None, None  # no GPU to share
         highest = 0.0
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        for handle in lib.handles():
             try:
-                samples = pynvml.nvmlDeviceGetProcessUtilization(handle, since_us)
-            except pynvml.NVMLError as exc:  # NOT_FOUND: no process used the GPU in the window
+                samples = lib.api.nvmlDeviceGetProcessUtilization(handle, since_us)
+            except lib.api.NVMLError as exc:  # NOT_FOUND: no process used the GPU in the window
                 if "Not Found" in str(exc):
                     continue
                 return None, f"NVML gives no per-process GPU utilisation here ({exc})"
-            for sample in samples:
-                if sample.pid != pid:
-                    highest = max(highest, float(sample.smUtil))
+            highest = max([highest, *(float(s.smUtil) for s in samples if s.pid != pid)])
         return highest, None
-    finally:
-        pynvml.nvmlShutdown()
 
 
 @contextmanager
@@ -175,8 +167,8 @@ class Quiet:
         return self.contention.as_dict() | {"attempts": self.attempts, "contended": self.contended}
 
     def busy_reason(self) -> str:
-        return (f"machine busy: {self.contention.describe()} (after {self.attempts} attempts); "
-                "the figure was not judged: run again on a quiet machine")
+        return MACHINE_BUSY.message(f"{self.contention.describe()} (after {self.attempts} attempts); "
+                                    "the figure was not judged: run again on a quiet machine")
 
 
 def measure_when_quiet(measure: Callable[[], T], limits: BusyLimits,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import random
 from functools import cache
+
 from runtime.paths import corpora_dir, read_lines
 
 CORPORA = corpora_dir()

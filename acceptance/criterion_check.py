@@ -11,6 +11,7 @@ import pytest
 from acceptance.allure_report import record, record_contention
 from acceptance.contention import MachineBusy, Quiet
 from acceptance.profile import Criterion, Profile
+from acceptance.report.vocabulary import THRESHOLD_MISSED
 
 
 @dataclass
@@ -32,7 +33,7 @@ class CriterionCheck:
             # Raised, not asserted: pytest's assertion rewriting would append reprs of every object
             # in the expression to a message that already says everything.
             raise AssertionError(
-                f"{self.criterion.id}: measured {measured:.6g} {self.criterion.unit} misses the target "
+                f"{self.criterion.id}: measured {measured:.6g} {self.criterion.unit} {THRESHOLD_MISSED.marker} "
                 f"{self.criterion.target_text} (profile {self.profile_name})" + (f"; {hint}" if hint else ""))
 
     def note(self, measured: float, **details: Any) -> None:
@@ -61,7 +62,7 @@ def criterion(request: pytest.FixtureRequest, profile: Profile, signoff_run) -> 
     crit = profile.get(marker.args[0])
     if crit is None:
         pytest.skip(f"criterion {marker.args[0]} is not part of profile {profile.name}")
-    before = signoff_run.baseline.values().get(crit.id, {}).get("measured") if signoff_run.baseline else None
+    before = signoff_run.baseline.measured(crit.id) if signoff_run.baseline else None
     return CriterionCheck(crit, request.node, profile.name, before)
 
 

@@ -36,7 +36,8 @@ class Worst:
         crit = self.criterion.criterion
         if self.value is None or crit.badness(value) > crit.badness(self.value):
             self.value = value
-        assert crit.passes(value), f"an example gave {value:.6g}, which misses {crit.target_text} (worst seen {self.value:.6g})"
+        assert crit.passes(value), \
+            f"an example gave {value:.6g}, which misses {crit.target_text} (worst seen {self.value:.6g})"
 
     def judge(self, prop, **details) -> None:
         """Run the property, then check the worst value seen against the target."""

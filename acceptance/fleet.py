@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,13 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from acceptance.allure_report import GLOBALS_NAME, write_globals
-from acceptance.completion_report import cell
-from acceptance.verdict import NOT_SIGNED_OFF, SIGNED_OFF, SignoffFileError, read_signoff, unmet
-
+from acceptance.report.allure_files import GLOBALS_NAME, HEADLINE_FILE, write_globals, write_headline
+from acceptance.report.markdown import cell
+from acceptance.report.serial import ReportFormatError, to_jsonable, write_json
+from acceptance.report.signoff import CriterionResult, SignoffReport
+from acceptance.report.vocabulary import Verdict
 
 #: Marks an allure-results folder written by a merge, so the next merge may replace it (and nothing else).
 MARKER = ".fleet-merge"
+#: Where the dashboard generator lives (package.json, allurerc.mjs, node_modules: `make report` installs it).
+ALLURE_DIR = Path(__file__).resolve().parent.parent / "tools" / "allure"
 
 
 class FleetError(Exception):
@@ -44,21 +47,15 @@ class FleetError(Exception):
 class Run:
     label: str  # the device's name in the dashboard: letters, digits, '-' and '_'
     path: Path
-    signoff: dict[str, Any]
+    report: SignoffReport
     results: Path | None  # its allure-results, where there is one
 
     @property
     def signed_off(self) -> bool:
-        return self.signoff.get("verdict") == SIGNED_OFF and self.signoff.get("run", {}).get("ended") == "completed"
+        return bool(self.report) and self.report.run.complete
 
     def device(self) -> str:
-        env = self.signoff.get("environment", {})
-        gpu = str(env.get("gpu", "none"))
-        hardware = gpu if not gpu.startswith("none") else f"{env.get('cpu', '?')} (no GPU)"
-        return f"{env.get('host', '?')}: {hardware}"
-
-    def failing(self) -> list[dict[str, Any]]:
-        return unmet(self.signoff)
+        return f"{self.report.environment.host}: {self.report.environment.device}"
 
 
 @dataclass
@@ -68,31 +65,39 @@ class Fleet:
     @property
     def criteria(self) -> list[str]:
         """Every criterion id of any run, in first-seen order."""
-        return list(dict.fromkeys(c["id"] for run in self.runs for c in run.signoff.get("criteria", [])))
+        return list(dict.fromkeys(c.id for run in self.runs for c in run.report.criteria))
 
     @property
-    def verdict(self) -> str:
-        return SIGNED_OFF if self.runs and all(r.signed_off for r in self.runs) else NOT_SIGNED_OFF
+    def verdict(self) -> Verdict:
+        return Verdict.of(bool(self.runs) and all(r.signed_off for r in self.runs))
 
-    def cells(self) -> dict[str, dict[str, dict[str, Any]]]:
-        """criterion id -> device label -> {measured, unit, status, reason}."""
-        table: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in self.criteria}
+    @property
+    def headline(self) -> str:
+        signed = sum(r.signed_off for r in self.runs)
+        return f"Fleet sign-off: {self.verdict.headline} ({signed} of {len(self.runs)} devices signed off)"
+
+    def cells(self) -> dict[str, dict[str, CriterionResult]]:
+        """criterion id -> device label -> that run's result."""
+        table: dict[str, dict[str, CriterionResult]] = {c: {} for c in self.criteria}
         for run in self.runs:
-            for c in run.signoff.get("criteria", []):
-                table[c["id"]][run.label] = {k: c.get(k) for k in ("measured", "unit", "status", "reason", "target_text")}
+            for c in run.report.criteria:
+                table[c.id][run.label] = c
         return table
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
-            "verdict": self.verdict,
+            "verdict": self.verdict.value, "headline": self.headline,
             "devices": [{
-                "label": r.label, "path": str(r.path), "device": r.device(), "verdict": r.signoff.get("verdict"),
-                "run": r.signoff.get("run", {}), "profile": r.signoff.get("profile"),
-                "model": {k: r.signoff.get("model", {}).get(k) for k in ("id", "precision", "onnx_sha256")},
-                "providers_used": r.signoff.get("environment", {}).get("providers_used"),
-                "failing": [c["id"] for c in r.failing()],
+                "label": r.label, "path": str(r.path), "device": r.device(), "verdict": r.report.verdict.value,
+                "run": to_jsonable(r.report.run), "profile": r.report.profile,
+                "model": {"id": r.report.model.id, "precision": r.report.model.precision,
+                          "onnx_sha256": r.report.model.onnx_sha256},
+                "providers_used": r.report.environment.providers_used,
+                "failing": [c.id for c in r.report.unmet()],
             } for r in self.runs],
-            "criteria": self.cells(),
+            "criteria": {cid: {label: {"measured": c.measured, "unit": c.unit, "status": c.status.value,
+                                       "reason": c.reason, "target_text": c.target_text}
+                               for label, c in by_device.items()} for cid, by_device in self.cells().items()},
         }
 
 
@@ -106,12 +111,12 @@ def _label(text: str) -> str:
 def read_run(spec: str) -> Run:
     label, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
     try:
-        target, signoff = read_signoff(path)
-    except SignoffFileError as exc:
+        report = SignoffReport.read(path)
+    except ReportFormatError as exc:
         raise FleetError(f"{exc}; give each device's reports dir (see docs/fleet.md)") from None
-    results = target.parent / "allure-results"
-    return Run(_label(label or target.parent.resolve().name), target.parent, signoff,
-               results if results.is_dir() else None)
+    directory = Path(path) if Path(path).is_dir() else Path(path).parent
+    results = directory / "allure-results"
+    return Run(_label(label or directory.resolve().name), directory, report, results if results.is_dir() else None)
 
 
 def build_fleet(specs: list[str]) -> Fleet:
@@ -123,30 +128,31 @@ def build_fleet(specs: list[str]) -> Fleet:
     return Fleet(runs)
 
 
-def _value(entry: dict[str, Any] | None) -> str:
+def _value(entry: CriterionResult | None) -> str:
     if entry is None:
         return "not in this run's profile"
-    if entry["measured"] is None:
-        return entry["status"]
-    return f"{entry['measured']:.4g} {entry.get('unit') or ''}".strip() + f" ({entry['status']})"
+    if entry.measured is None:
+        return str(entry.status)
+    return f"{entry.measured:.4g} {entry.unit}".strip() + f" ({entry.status})"
 
 
 def write_fleet_md(fleet: Fleet, path: Path) -> Path:
-    lines = [f"# Fleet sign-off: {'✅ SIGNED OFF' if fleet.verdict == SIGNED_OFF else '❌ NOT SIGNED OFF'}", "",
+    lines = [f"# Fleet sign-off: {fleet.verdict.shown}", "",
              "Signed off only if every device's run is signed off and completed.", "",
-             "| device | where | verdict | run | profile | model sha256 | providers | failing |", "|---|---|---|---|---|---|---|---|"]
+             "| device | where | verdict | run | profile | model sha256 | providers | failing |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in fleet.runs:
-        run, model = r.signoff.get("run", {}), r.signoff.get("model", {})
+        run, model = r.report.run, r.report.model
         lines.append("| " + " | ".join(cell(x) for x in (
-            r.label, r.device(), r.signoff.get("verdict"), f"{run.get('run_id', '?')} ({run.get('ended', '?')})",
-            r.signoff.get("profile"), str(model.get("onnx_sha256") or "?")[:16],
-            ", ".join(r.signoff.get("environment", {}).get("providers_used", [])),
-            ", ".join(c["id"] for c in r.failing()) or "none")) + " |")
+            r.label, r.device(), r.report.verdict, f"{run.run_id} ({run.ended})", r.report.profile,
+            str(model.onnx_sha256 or "?")[:16], r.report.environment.providers_text,
+            ", ".join(c.id for c in r.report.unmet()) or "none")) + " |")
     lines += ["", "## Device x criterion", "",
               "| criterion | " + " | ".join(cell(r.label) for r in fleet.runs) + " |",
               "|---" * (len(fleet.runs) + 1) + "|"]
     for criterion, by_device in fleet.cells().items():
-        lines.append(f"| {cell(criterion)} | " + " | ".join(cell(_value(by_device.get(r.label))) for r in fleet.runs) + " |")
+        values = " | ".join(cell(_value(by_device.get(r.label))) for r in fleet.runs)
+        lines.append(f"| {cell(criterion)} | {values} |")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
@@ -180,24 +186,21 @@ def merge_allure_results(fleet: Fleet, out: Path) -> Path:
     return merged
 
 
-ROOT = Path(__file__).resolve().parent.parent  # allurerc.mjs and node_modules/ (make report installs it)
-
-
 def generate_report(fleet: Fleet, out: Path, merged: Path, single_file: bool = False) -> Path | None:
     """The merged results rendered by Allure 3, one environment per device; None (with the reason
     printed) where the generator is not installed."""
-    if not (ROOT / "allurerc.mjs").is_file() or not (ROOT / "node_modules" / ".bin" / "allure").exists():
+    if not (ALLURE_DIR / "node_modules" / ".bin" / "allure").exists():
         print(f"fleet: the Allure generator is not installed here (make report installs it); results are in {merged}",
               file=sys.stderr)
         return None
     report = (out / ("allure-report-single" if single_file else "allure-report")).resolve()
     env = os.environ | {
         "ALLURE_FLEET_DEVICES": json.dumps([r.label for r in fleet.runs]),
-        "ALLURE_SIGNOFF_JSON": str((out / "fleet.json").resolve()), "ALLURE_OUTPUT": str(report),
+        "ALLURE_HEADLINE_FILE": str((out / HEADLINE_FILE).resolve()), "ALLURE_OUTPUT": str(report),
         "ALLURE_HISTORY_PATH": str((out / "allure-history.jsonl").resolve()),
         "ALLURE_SINGLE_FILE": "1" if single_file else "0",
     }
-    done = subprocess.run(["npx", "allure", "generate", str(merged.resolve())], cwd=ROOT, env=env,
+    done = subprocess.run(["npx", "allure", "generate", str(merged.resolve())], cwd=ALLURE_DIR, env=env,
                           capture_output=True, text=True)
     if done.returncode != 0 or not (report / "index.html").is_file():
         raise FleetError(f"allure generate failed (exit {done.returncode}): {(done.stderr or done.stdout)[-1500:]}")
@@ -208,21 +211,19 @@ def print_fleet(fleet: Fleet) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    colours = {"pass": "green", "fail": "red", "error": "red", "skipped": "yellow", "not-run": "yellow"}
     table = Table(title="Fleet: device x criterion", show_lines=False)
     table.add_column("criterion")
     for run in fleet.runs:
-        table.add_column(f"{run.label}\n{run.signoff.get('verdict')}")
+        table.add_column(f"{run.label}\n{run.report.verdict}")
     for criterion, by_device in fleet.cells().items():
         row = []
         for run in fleet.runs:
             entry = by_device.get(run.label)
-            row.append(f"[{colours.get(entry['status'], 'white')}]{_value(entry)}[/]" if entry else "-")
+            row.append(f"[{entry.status.style.colour}]{_value(entry)}[/]" if entry else "-")
         table.add_row(criterion, *row)
     console = Console(width=max(120, 30 + 28 * len(fleet.runs)))
     console.print(table)
-    colour = "green" if fleet.verdict == SIGNED_OFF else "red"
-    console.print(f"[bold {colour}]FLEET VERDICT: {fleet.verdict.upper().replace('-', ' ')}[/] "
+    console.print(f"[bold {fleet.verdict.colour}]FLEET VERDICT: {fleet.verdict.headline}[/] "
                   f"({sum(r.signed_off for r in fleet.runs)} of {len(fleet.runs)} devices signed off)")
 
 
@@ -241,17 +242,19 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         merged = merge_allure_results(fleet, out)
-        (out / "fleet.json").write_text(json.dumps(fleet.as_dict(), indent=2, default=str), encoding="utf-8")
+        write_json(out / "fleet.json", fleet.to_json())
         md = write_fleet_md(fleet, out / "fleet.md")
-        errors = [(f"{r.label}: {c['id']} ({c['status']})", r.label) for r in fleet.runs for c in r.failing()]
-        write_globals(merged, f"Fleet {fleet.verdict.upper().replace('-', ' ')}", md, errors)
+        write_headline(out, fleet.headline)
+        errors = [(f"{r.label}: {c.id} ({c.status})", r.label) for r in fleet.runs for c in r.report.unmet()]
+        write_globals(merged, f"Fleet {fleet.verdict.headline}", [md], errors)
         report = generate_report(fleet, out, merged, args.single_file)
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return 2
     print_fleet(fleet)
-    print(f"fleet table: {md}   merged Allure results: {merged}" + (f"   dashboard: {report}/index.html" if report else ""))
-    return 0 if fleet.verdict == SIGNED_OFF else 1
+    print(f"fleet table: {md}   merged Allure results: {merged}"
+          + (f"   dashboard: {report}/index.html" if report else ""))
+    return 0 if fleet.verdict is Verdict.SIGNED_OFF else 1
 
 
 if __name__ == "__main__":

@@ -37,16 +37,16 @@ def top_k(queries: np.ndarray, docs: np.ndarray, k: int) -> np.ndarray:
 
 def agreement_at_k(deployed_top: np.ndarray, baseline_top: np.ndarray) -> np.ndarray:
     k = baseline_top.shape[1]
-    return np.array([len(set(d) & set(b)) / k for d, b in zip(deployed_top, baseline_top)])
+    return np.array([len(set(d) & set(b)) / k for d, b in zip(deployed_top, baseline_top, strict=True)])
 
 
 def recall_at_k(top: np.ndarray, relevant: list[set[int]]) -> float:
-    return float(np.mean([len(set(row) & rel) / len(rel) for row, rel in zip(top, relevant)]))
+    return float(np.mean([len(set(row) & rel) / len(rel) for row, rel in zip(top, relevant, strict=True)]))
 
 
 def ndcg_at_k(top: np.ndarray, relevant: list[set[int]]) -> float:
     scores = []
-    for row, rel in zip(top, relevant):
+    for row, rel in zip(top, relevant, strict=True):
         dcg = sum(1 / np.log2(rank + 2) for rank, doc in enumerate(row) if doc in rel)
         ideal = sum(1 / np.log2(rank + 2) for rank in range(min(len(rel), len(row))))
         scores.append(dcg / ideal)

@@ -1,7 +1,7 @@
-"""pytest plugin: the sign-off options and hooks. Hook glue only: the run's state is one SignoffRun
-in config.stash (acceptance/signoff_run.py), the deployment fixtures are in acceptance/deployment.py,
-the criterion fixture in acceptance/criterion_check.py, and the verdict is assembled by
-acceptance/recorder.py.
+"""pytest plugin: the sign-off options and hooks. Hook glue only: start-up checks are in
+acceptance/startup.py, the run's state is one SignoffRun in config.stash (acceptance/signoff_run.py), the
+deployment fixtures are in acceptance/deployment.py, the criterion fixture in acceptance/criterion_check.py,
+and the verdict and its reports come from acceptance/recorder.py.
 
 Every acceptance test carries @pytest.mark.criterion("<id>"). The id rides on the report's
 user_properties, which pytest-xdist ships to the controller, so the verdict merges every worker.
@@ -10,32 +10,21 @@ Nothing here acts on a run that does not collect acceptance/ (the project's own 
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import onnxruntime as ort
 import pytest
 
+from acceptance import startup
 from acceptance.allure_report import add_labels
-from acceptance.baseline import Baseline, BaselineError, differences, load_baseline
 from acceptance.contention import MachineBusy
-from acceptance.criteria_index import measured_criteria
-from acceptance.environment import describe_environment
-from acceptance.faults import FaultError, parse_fault
-from acceptance.profile import ProfileError, load_profile
-from acceptance.progress import ProgressReporter
 from acceptance.recorder import SignoffRecorder
-from acceptance.run_record import archive_previous, start_run
-from acceptance.signoff_run import SIGNOFF_RUN, SignoffRun
-from runtime.artifact import verified_sha256
-from runtime.errors import EmbeddingError
-from runtime.manifest import cache_root, load_manifest
-from runtime.session import PROVIDER_NAMES, SessionConfig, available_providers, plan_providers
+from acceptance.signoff_run import SIGNOFF_RUN
+from runtime.session import PROVIDER_NAMES
 
 pytest_plugins = ["acceptance.deployment", "acceptance.criterion_check"]
 
 PROVIDER_CHOICES = ("auto", *PROVIDER_NAMES)
-ACCEPTANCE_DIR = Path(__file__).resolve().parent
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,7 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--reports-dir", default="reports", help="where signoff.json and other reports go")
     group.addoption("--require-signoff", action="store_true", help="exit non-zero unless the verdict is SIGNED OFF")
     group.addoption("--inject-fault", default=None, metavar="FAULT",
-                    help="run against a deliberately broken deployment (acceptance/faults.py): proves criteria can fail")
+                    help="run against a deliberately broken deployment (acceptance/faults.py): proves criteria "
+                         "can fail")
     group.addoption("--trt-fp16", action="store_true", help="ask TensorRT for fp16 (check the engine's real precision)")
     group.addoption("--intra-op-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
     group.addoption("--baseline", default=None, metavar="SIGNOFF_JSON",
@@ -57,18 +47,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="compare even with a baseline of another model file, profile, precision or device")
 
 
-def _is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
-def _runs_acceptance(config: pytest.Config) -> bool:
-    return any(Path(a.split("::")[0]).resolve() == ACCEPTANCE_DIR or
-               ACCEPTANCE_DIR in Path(a.split("::")[0]).resolve().parents for a in config.args)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    if not _runs_acceptance(config):
+    if not startup.runs_acceptance(config):
         return
     reports = Path(config.getoption("--reports-dir"))
     if config.option.tbstyle == "auto":
@@ -76,72 +57,18 @@ def pytest_configure(config: pytest.Config) -> None:
         # would bury it. One line per failure unless --tb asks for more; the full text goes to
         # reports/failures.log (acceptance/recorder.py) and to Allure.
         config.option.tbstyle = "line"
-    # ORT's own warnings and errors (red lines on the console) stay out of a sign-off's terminal: what
-    # matters of them (a provider that did not load) is in each session's report.
+    # ORT's own warnings and errors stay out of a sign-off's terminal: what matters of them (a provider
+    # that did not load) is in each session's report.
     ort.set_default_logger_severity(3)
-    controller = not _is_worker(config) and not config.option.collectonly
-    record = None
-    baseline = None
-    if controller:
-        try:  # read before the archiving below moves it, so --baseline reports/signoff.json works
-            baseline = load_baseline(config.getoption("--baseline")) if config.getoption("--baseline") else None
-        except BaselineError as exc:
-            baseline_error: BaselineError | None = exc
-        else:
-            baseline_error = None
-        # First of all, before anything can fail: the previous verdict leaves, so a run that stops
-        # at start-up never leaves an older report looking current.
-        archived = archive_previous(reports)
-        if baseline is not None and archived is not None and Path(baseline.path) == (reports / "signoff.json").resolve():
-            baseline.path = str((archived / "signoff.json").resolve())  # where the baseline now lives
-        record = start_run(list(config.invocation_params.args), config.args, config.option.markexpr,
-                           config.option.keyword, config.getoption("--inject-fault"))
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         # allure-pytest on every acceptance run (before its own pytest_configure reads the option)
         config.option.allure_report_dir = str(reports / "allure-results")
-        config.option.clean_alluredir = not _is_worker(config)  # only the controller clears old results
-    try:
-        if config.getoption("--inject-fault"):
-            parse_fault(config.getoption("--inject-fault"))
-        manifest = load_manifest(config.getoption("--model"))
-        profile = load_profile(config.getoption("--accept-profile")).for_precision(manifest.precision)
-        unmeasured = sorted(set(profile.criteria) - measured_criteria())
-        if unmeasured:
-            raise ProfileError(
-                f"profile {profile.path}: no acceptance test measures {', '.join(unmeasured)}; "
-                "fix the id (each test names its criterion with @pytest.mark.criterion) or drop it"
-            )
-        if controller and baseline_error is not None:
-            raise baseline_error
-        if config.getoption("--strict-provider"):
-            # One clear message at start-up (the missing library, what to install), not one error per test.
-            plan_providers(SessionConfig(providers=(config.getoption("--provider"),), strict=True),
-                           available_providers())
-        if baseline is not None:
-            _check_baseline(config, baseline, profile, manifest)
-        elif _is_worker(config) and "signoff_baseline" in config.workerinput:
-            baseline = Baseline(**config.workerinput["signoff_baseline"])
-    except (ProfileError, EmbeddingError, FaultError, BaselineError) as exc:
-        raise pytest.UsageError(str(exc)) from None
-    state = config.stash[SIGNOFF_RUN] = SignoffRun(profile=profile, reports_dir=reports, record=record,
-                                                   baseline=baseline, progress=ProgressReporter(config))
-    if record is not None:
+        config.option.clean_alluredir = not startup.is_worker(config)  # only the controller clears old results
+    state = config.stash[SIGNOFF_RUN] = startup.start(config)
+    if state.record is not None:
         config.pluginmanager.register(SignoffRecorder(config, state), "signoff-recorder")
         for stale in state.run_dir.glob("*.json"):
-            stale.unlink()
-
-
-def _check_baseline(config: pytest.Config, baseline: Baseline, profile, manifest) -> None:
-    """Refuse a baseline of another deployment or machine, unless --baseline-any says it is meant."""
-    sha = verified_sha256(manifest.onnx_path, cache_root() / "verified")[0] if manifest.onnx_path.is_file() else None
-    environment = describe_environment() | {"provider_requested": config.getoption("--provider")}
-    found = differences(baseline, profile=profile.name, precision=manifest.precision, onnx_sha256=sha,
-                        environment=environment)
-    if found and not config.getoption("--baseline-any"):
-        raise BaselineError(
-            f"--baseline {baseline.path} is not comparable with this run: " + "; ".join(found)
-            + ". Compare like with like, or pass --baseline-any if you mean it (e.g. fp16 against fp32)")
-    baseline.accepted_differences = found
+            stale.unlink()  # the previous run's hand-over files, never a report
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -149,20 +76,24 @@ def pytest_configure_node(node) -> None:
     """pytest-xdist: workers get the baseline the controller read (it may have moved to reports/history/)."""
     state = node.config.stash.get(SIGNOFF_RUN, None)
     if state is not None and state.baseline is not None:
-        node.workerinput["signoff_baseline"] = asdict(state.baseline)
+        node.workerinput["signoff_baseline"] = state.baseline.for_workers()
 
 
-# ---------------------------------------------------------------- collection and reports
-
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if SIGNOFF_RUN not in config.stash:
         return  # not an acceptance run: the project's own tests run as plain pytest
     profile = config.stash[SIGNOFF_RUN].profile
+    if startup.collects_whole_suite(config):  # before -m/-k deselect: every test of the suite is here
+        unmeasured = startup.unmeasured_criteria(profile, items)
+        if unmeasured and startup.is_worker(config):
+            config.workeroutput["signoff_unmeasured"] = unmeasured  # the controller's recorder says it
+        elif unmeasured:
+            raise pytest.UsageError(startup.unmeasured_message(profile, unmeasured))
     for item in items:
         marker = item.get_closest_marker("criterion")
-        in_suite = ACCEPTANCE_DIR in Path(str(item.fspath)).resolve().parents
         if marker is None:
-            if in_suite:
+            if startup.ACCEPTANCE_DIR in Path(str(item.fspath)).resolve().parents:
                 raise pytest.UsageError(f"{item.nodeid}: every acceptance test must name its criterion")
             continue
         item.user_properties.append(("criterion_id", marker.args[0]))

@@ -8,31 +8,54 @@ For each variant, the acceptance suite's quality criteria (parity against the sa
 baseline, norm, retrieval, edge inputs), with the profile's tolerances for its precision, in its own
 pytest run under reports/precision/MODEL/; a variant whose precision only one provider executes (bf16:
 OpenVINO) runs there with --strict-provider, so it is never judged on a provider that would run it at
-fp32. Then, for the main model and every variant, each in a fresh process: bulk texts/s on the bench
-corpus, batch-1 short-query p50/P95 and the memory the deployment added. The table goes into signoff.md,
-signoff.json ("precision_ladder") and the Allure dashboard's first screen, with a plot of speed
-against min cosine (the frontier). Timing criteria are not run per variant: a variant's verdict here
-is on its quality criteria; `make signoff MODEL=VARIANT` judges every criterion.
+fp32, and a variant whose provider cannot run on this machine is reported as not available, with why.
+Then, for the main model and every variant, each in a fresh process: bulk texts/s on the bench corpus,
+batch-1 short-query p50/P95 and the memory the deployment added. The ladder is written to
+reports/precision/ladder.json (its own data), and the renderer puts it into signoff.md and on the
+dashboard's first screen, with a plot of speed against min cosine (the frontier). Timing criteria are not
+run per variant: a variant's verdict here is on its quality criteria; `make signoff MODEL=VARIANT` judges
+every criterion.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from acceptance.environment import cpu_info
+from acceptance.report.ladder import LadderRow, PrecisionLadder, Speed
+from acceptance.report.render import render
+from acceptance.report.serial import ReportFormatError, from_jsonable, read_json, to_jsonable, write_json
+from acceptance.report.signoff import SignoffReport
+from acceptance.report.vocabulary import Status
 
 QUALITY_SELECTION = "parity or norm or retrieval or edge"
-LADDER_FILE = "ladder.json"
 
 
-def measure(model: str, provider: str, threads: int, texts: int = 128, queries: int = 200) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Variant:
+    model: str
+    precision: str
+    provider: str  # short name: where its precision runs
+    strict: bool
+
+
+@dataclass(frozen=True)
+class QualityRun:
+    """A variant's quality run: its report, or why there is none."""
+
+    report: SignoffReport | None
+    not_run: str | None = None
+
+
+def measure(model: str, provider: str, threads: int, texts: int = 128, queries: int = 200) -> Speed:
     """Speed and memory of one deployment, in this (fresh) process: bulk texts/s (best of 2 passes over
     `texts` texts of the bench corpus, batch 32), batch-1 latency over `queries` short queries, and the
     resident memory the deployment added."""
@@ -41,165 +64,113 @@ def measure(model: str, provider: str, threads: int, texts: int = 128, queries: 
     from modelprep.bench import batch1_latency, best_rate
     from modelprep.texts import corpus
     from runtime.embedder import Embedder
-    from runtime.manifest import load_manifest
     from runtime.session import SessionConfig
 
     process = psutil.Process()
     before = process.memory_info().rss
-    embedder = Embedder(load_manifest(model), SessionConfig(providers=(provider,), intra_op_threads=threads))
+    embedder = Embedder.load(model, SessionConfig(providers=(provider,), intra_op_threads=threads))
     bulk = best_rate(embedder.encode, corpus(texts), repeat=2)
     batch1 = batch1_latency(lambda one: embedder.encode(one, kind="query"), corpus(queries, low=8, high=30, seed=3))
-    return {
-        "texts_per_s": bulk, "bulk_texts": texts, "batch_size": 32, "threads": threads,
-        "batch1_p50_ms": batch1["p50_ms"], "batch1_p95_ms": batch1["p95_ms"],
-        "batch1_queries": queries, "memory_mb": (process.memory_info().rss - before) / 2**20,
-        "provider": embedder.report.primary, "provider_options": embedder.report.provider_options,
-    }
+    return Speed(texts_per_s=bulk, bulk_texts=texts, batch_size=32, threads=threads, batch1_p50_ms=batch1["p50_ms"],
+                 batch1_p95_ms=batch1["p95_ms"], batch1_queries=queries,
+                 memory_mb=(process.memory_info().rss - before) / 2**20, provider=embedder.report.primary,
+                 provider_options=embedder.report.provider_options)
 
 
-def _measure_in_subprocess(model: str, provider: str, threads: int) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "acceptance.precision_ladder", "--measure", model,
-                           "--provider", provider, "--threads", str(threads)], capture_output=True, text=True)
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
-        return {"error": lines[-1][:400]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def measure_in_subprocess(model: str, provider: str, threads: int, work: Path) -> Speed | str:
+    """`measure` in a fresh process; the Speed, or why there is none (the child's log is kept)."""
+    work.mkdir(parents=True, exist_ok=True)
+    out, log = work / "speed.json", work / "speed.log"
+    with log.open("w", encoding="utf-8") as sink:
+        done = subprocess.run([sys.executable, "-m", "acceptance.precision_ladder", "--measure", model, "--provider",
+                               provider, "--threads", str(threads), "--out", str(out)], stdout=sink, stderr=sink)
+    if done.returncode != 0 or not out.is_file():
+        return f"its speed run ended with exit status {done.returncode} (log: {log})"
+    return from_jsonable(Speed, read_json(out, "speed figures"), str(out))
 
 
-def judge_variant(model: str, profile: str, provider: str, strict: bool, out: Path,
-                  threads: int = 0) -> dict[str, Any]:
-    """The variant's quality criteria in a pytest run of its own; returns its signoff.json, or why none."""
+def judge_variant(variant: Variant, profile: str, out: Path, threads: int = 0) -> QualityRun:
+    """The variant's quality criteria in a pytest run of its own (its output in out/pytest.log)."""
+    from runtime.session import unavailable_reason
+
+    why = unavailable_reason(variant.provider)
+    if why is not None:
+        return QualityRun(None, f"not available on this machine: {why}")
     out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pytest", "acceptance", "-q", "-p", "no:cacheprovider", "--accept-profile", profile,
-               "--model", model, "--provider", provider, "--reports-dir", str(out), "-m", QUALITY_SELECTION,
-               "--intra-op-threads", str(threads), *(["--strict-provider"] if strict else [])]
-    done = subprocess.run(command, capture_output=True, text=True)
-    (out / "pytest.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    signoff = out / "signoff.json"
-    if done.returncode not in (0, 1) or not signoff.is_file():
-        lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()] or ["no output"]
-        errors = [line for line in lines if "error" in line.lower()]  # pytest's usage error, not its rootdir line
-        return {"not_run": f"exit status {done.returncode}: {(errors or lines)[-1][:400]}"}
-    return json.loads(signoff.read_text())
+    command = [sys.executable, "-m", "pytest", "acceptance", "-q", "-p", "no:cacheprovider",
+               "--accept-profile", profile,
+               "--model", variant.model, "--provider", variant.provider, "--reports-dir", str(out),
+               "-m", QUALITY_SELECTION, "--intra-op-threads", str(threads),
+               *(["--strict-provider"] if variant.strict else [])]
+    with (out / "pytest.log").open("w", encoding="utf-8") as log:
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        return QualityRun(SignoffReport.read(out))
+    except ReportFormatError:
+        return QualityRun(None, f"its quality run ended with exit status {done.returncode} before a verdict "
+                                f"(log: {out / 'pytest.log'})")
 
 
-def _criterion(run: dict[str, Any], cid: str) -> dict[str, Any] | None:
-    return next((c for c in run.get("criteria", []) if c["id"] == cid), None)
-
-
-def row(model: str, precision: str, run: dict[str, Any], speed: dict[str, Any], *, main: bool) -> dict[str, Any]:
-    """One line of the ladder: the figures, and a verdict that says what it covers."""
-    parity = _criterion(run, "parity.min_cosine") or {}
-    recall = _criterion(run, "retrieval.recall_at_10") or {}
-    if "not_run" in run:
-        verdict, missed = f"NOT RUN ({run['not_run']})", []
-    elif main:
-        missed = [c["id"] for c in run["criteria"] if c["required"] and c["status"] != "pass"]
-        verdict = "SIGNED OFF" if run["verdict"] == "signed-off" else "NOT SIGNED OFF"
+def row(model: str, precision: str, run: QualityRun, speed: Speed | str, *, main: bool) -> LadderRow:
+    """One line of the ladder: the figures, and what its verdict covers."""
+    line = LadderRow(model=model, precision=precision, main=main, not_run=run.not_run)
+    if isinstance(speed, Speed):
+        line.speed = speed
     else:
-        judged = [c for c in run["criteria"] if c["required"] and c["status"] not in ("not-run",)]
-        missed = [c["id"] for c in judged if c["status"] != "pass"]
-        verdict = (f"quality criteria met ({len(judged)})" if judged and not missed
-                   else "NOT SIGNED OFF" if judged else "NOT SIGNED OFF (no criterion judged)")
-    return {
-        "model": model, "precision": precision, "main": main, "verdict": verdict, "missed": missed,
-        "signed_off_quality": not missed and "not_run" not in run and bool(run.get("criteria")),
-        "min_cosine": parity.get("measured"), "mean_cosine": (parity.get("details") or {}).get("mean"),
-        "parity_target": parity.get("target_text"), "recall_at_10": recall.get("measured"),
-        "run_id": run.get("run", {}).get("run_id"), **{k: v for k, v in speed.items() if k != "provider_options"},
-        "provider_options": speed.get("provider_options"),
-    }
+        line.speed_note = speed
+    report = run.report
+    if report is None:
+        return line
+    judged = [c for c in report.criteria if c.required and (main or c.status is not Status.NOT_RUN)]
+    line.judged, line.missed = len(judged), [c.id for c in judged if not c.met]
+    line.signed_off = bool(report) if main else bool(judged) and not line.missed
+    parity, recall = report.criterion("parity.min_cosine"), report.criterion("retrieval.recall_at_10")
+    line.run_id = report.run.run_id
+    line.min_cosine = parity.measured if parity else None
+    line.mean_cosine = parity.details.get("mean") if parity else None
+    line.parity_target = parity.target_text if parity else None
+    line.recall_at_10 = recall.measured if recall else None
+    return line
 
 
-def table_markdown(ladder: dict[str, Any]) -> str:
-    from acceptance.completion_report import cell
-
-    def num(x: Any, fmt: str) -> str:
-        return "n/a" if x is None else fmt.format(x)
-
-    lines = [
-        "## Precision ladder", "",
-        f"Each precision is judged against the same PyTorch fp32 baseline with its own tolerance from the profile "
-        f"(variants: quality criteria only, `-m \"{QUALITY_SELECTION}\"`; `make signoff MODEL=...` judges every "
-        f"criterion). Speed: {ladder['machine']}, {ladder['threads']} threads, each deployment in a fresh process; "
-        "bulk = texts/s over the bench corpus at batch 32 (best of 2), batch 1 = short queries one at a time.", "",
-        "| Model | Precision | Provider | Bulk texts/s | Batch-1 p50 / P95 (ms) | Min cosine | Mean cosine | "
-        "Recall@10 | Memory (MB) | Verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in ladder["rows"]:
-        speed = (f"{num(r.get('texts_per_s'), '{:.1f}')} | {num(r.get('batch1_p50_ms'), '{:.2f}')} / "
-                 f"{num(r.get('batch1_p95_ms'), '{:.2f}')} | " if "error" not in r
-                 else f"not measured ({cell(r['error'])}) | n/a | ")
-        missed = f": {', '.join(r['missed'])}" if r["missed"] else ""
-        lines.append(
-            f"| `{r['model']}` | {r['precision']} | {r.get('provider', 'n/a')} | {speed}"
-            f"{num(r['min_cosine'], '{:.6f}')} | {num(r['mean_cosine'], '{:.6f}')} | {num(r['recall_at_10'], '{:.3f}')} "
-            f"| {num(r.get('memory_mb'), '{:.0f}')} | {cell(r['verdict'] + missed)} |")
-    if ladder.get("plot"):
-        lines += ["", f"![speed against min cosine]({ladder['plot_relative']})"]
-    return "\n".join(lines) + "\n"
-
-
-def build_ladder(reports: Path, profile: str, provider: str, variants: list[str], threads: int,
-                 say=lambda text: print(text, file=sys.stderr, flush=True)) -> dict[str, Any]:
-    """Judge and measure every variant beside the main run in reports/signoff.json; write the ladder."""
-    main_run = json.loads((reports / "signoff.json").read_text())
-    invocation = main_run.get("run", {}).get("invocation")
-    base = main_run["model"]["id"]
+def variants_of(models: list[str], provider: str) -> list[Variant]:
     from runtime.embedder import executing_provider
     from runtime.manifest import load_manifest
 
-    precisions = {model: load_manifest(model).precision for model in variants}
-    placed = {model: executing_provider(precision, provider) for model, precision in precisions.items()}
+    variants = []
+    for model in models:
+        precision = load_manifest(model).precision
+        placed = executing_provider(precision, provider)
+        variants.append(Variant(model, precision, placed.provider, placed.strict))
+    return variants
+
+
+def build_ladder(reports: Path, profile: str, provider: str, models: list[str], threads: int,
+                 say=lambda text: print(text, file=sys.stderr, flush=True)) -> PrecisionLadder:
+    """Judge and measure every variant beside the main run in reports/signoff.json."""
+    main_run = SignoffReport.read(reports)
+    invocation, base = main_run.run.invocation, main_run.model.id
+    variants = variants_of(models, provider)
     # The quality runs judge no timing, so they run side by side (one intra-op thread each); the speed
     # and memory figures come after, one deployment at a time, on a machine they have to themselves.
-    say(f"precision ladder: quality criteria of {', '.join(variants) or 'no variant'}, side by side")
+    say(f"precision ladder: quality criteria of {', '.join(models) or 'no variant'}, side by side")
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-        futures = {model: pool.submit(judge_variant, model, profile, on, strict, reports / "precision" / model, 1)
-                   for model, (on, strict) in placed.items()}
-        runs = {model: future.result() for model, future in futures.items()}
+        futures = {v: pool.submit(judge_variant, v, profile, reports / "precision" / v.model, 1) for v in variants}
+        runs = {v: future.result() for v, future in futures.items()}
     say(f"precision ladder: speed and memory of {base}")
-    rows = [row(base, main_run["model"].get("precision", "fp32"), main_run,
-                _measure_in_subprocess(base, provider, threads), main=True)]
-    for model, run in runs.items():
-        if "not_run" not in run and run.get("run", {}).get("invocation") != invocation:
-            run = {"not_run": "its report is not from this make signoff (another invocation)"}
-        say(f"precision ladder: speed and memory of {model}")
-        speed = _measure_in_subprocess(model, placed[model][0], threads) if "not_run" not in run else {
-            "error": "its quality run did not run"}
-        rows.append(row(model, precisions[model], run, speed, main=False))
-    ladder = {
-        "base": base, "profile": profile, "invocation": invocation, "threads": threads,
-        "machine": f"{platform.node()}: {platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": rows,
-    }
-    from acceptance.plots import precision_frontier
-
-    plot = precision_frontier(ladder, reports / "plots")
-    if plot:
-        ladder["plot"] = str(plot)
-        ladder["plot_relative"] = os.path.relpath(plot, reports)
-    return ladder
-
-
-def publish(reports: Path, ladder: dict[str, Any]) -> None:
-    """Into the main run's reports: ladder.json, the table in signoff.md, signoff.json's
-    "precision_ladder", and the dashboard's first screen (the updated report and the plot)."""
-    (reports / "precision").mkdir(parents=True, exist_ok=True)
-    (reports / "precision" / LADDER_FILE).write_text(json.dumps(ladder, indent=2), encoding="utf-8")
-    report = (reports / "signoff.md").read_text(encoding="utf-8")
-    report = report.split("\n## Precision ladder\n")[0].rstrip("\n") + "\n"  # a re-run replaces its own table
-    (reports / "signoff.md").write_text(report + "\n" + table_markdown(ladder), encoding="utf-8")
-    signoff = json.loads((reports / "signoff.json").read_text())
-    signoff["precision_ladder"] = ladder
-    (reports / "signoff.json").write_text(json.dumps(signoff, indent=2), encoding="utf-8")
-    results = reports / "allure-results"
-    if results.is_dir():
-        from acceptance.allure_report import write_run_files
-
-        write_run_files(results, signoff, signoff["profile"], reports / "signoff.md",
-                        extra_attachments=[Path(ladder["plot"])] if ladder.get("plot") else [])
+    rows = [row(base, main_run.model.precision, QualityRun(main_run),
+                measure_in_subprocess(base, provider, threads, reports / "precision" / base), main=True)]
+    for variant, run in runs.items():
+        if run.report is not None and run.report.run.invocation != invocation:
+            run = QualityRun(None, "its report is not from this make signoff (another invocation)")
+        say(f"precision ladder: speed and memory of {variant.model}")
+        speed = (measure_in_subprocess(variant.model, variant.provider, threads, reports / "precision" / variant.model)
+                 if run.not_run is None else "its quality run did not run")
+        rows.append(row(variant.model, variant.precision, run, speed, main=False))
+    return PrecisionLadder(
+        base=base, profile=profile, invocation=invocation, threads=threads,
+        machine=f"{platform.node()}: {cpu_info().summary}",
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), rows=rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,23 +181,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--provider", default="cpu")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--measure", metavar="MODEL", help=argparse.SUPPRESS)  # one deployment, in this process
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)  # where --measure writes its figures
     args = parser.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(args.measure, args.provider, args.threads)))
+        write_json(args.out, to_jsonable(measure(args.measure, args.provider, args.threads)))
         return 0
-    signoff = args.reports_dir / "signoff.json"
-    if not signoff.is_file():
-        print(f"no precision ladder: {signoff} is missing (the sign-off run wrote no verdict)", file=sys.stderr)
+    if not (args.reports_dir / "signoff.json").is_file():
+        print(f"no precision ladder: {args.reports_dir / 'signoff.json'} is missing "
+              "(the sign-off run wrote no verdict)",
+              file=sys.stderr)
         return 2
     from runtime.errors import EmbeddingError
 
     try:
         ladder = build_ladder(args.reports_dir, args.profile, args.provider, args.variants, args.threads)
-    except EmbeddingError as exc:  # a bad manifest name: one line, not a traceback
+    except (EmbeddingError, ReportFormatError) as exc:  # a bad manifest name: one line, not a traceback
         print(f"precision ladder: {exc}", file=sys.stderr)
         return 2
-    publish(args.reports_dir, ladder)
-    print(table_markdown(ladder))
+    ladder.write(args.reports_dir)
+    rendered = render(args.reports_dir)
+    for r in ladder.rows:
+        speed = f"{r.speed.texts_per_s:.1f} texts/s" if r.speed else "no speed figure"
+        print(f"{r.model} ({r.precision}): {r.verdict}; {speed}")
+    print(f"precision ladder: {args.reports_dir / 'precision' / 'ladder.json'}, table in {rendered.markdown}")
     return 0
 
 

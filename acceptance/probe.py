@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from acceptance.nvml import nvml
 from runtime.errors import EmbeddingError
 
 
@@ -37,22 +38,12 @@ def gpu_memory_mib(pid: int) -> float | None:
 
     On Jetson (unified memory) NVML may not list per-process usage; read it with jtop there.
     """
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:
-        return None
-    try:
-        used = 0
-        for index in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
-                if proc.pid == pid and proc.usedGpuMemory:
-                    used += proc.usedGpuMemory
+    with nvml() as (lib, _):
+        if lib is None:
+            return None
+        used = sum(proc.usedGpuMemory or 0 for handle in lib.handles()
+                   for proc in lib.api.nvmlDeviceGetComputeRunningProcesses(handle) if proc.pid == pid)
         return used / 2**20
-    finally:
-        pynvml.nvmlShutdown()
 
 
 def engine_precisions(cache_dir: Path) -> dict[str, Any]:
@@ -104,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             from runtime.tensorrt import options_for
 
             trt = options_for(manifest, Path(args.trt_cache), fp16=args.trt_fp16)
-        embedder = Embedder(manifest, SessionConfig(providers=(args.provider,), tensorrt=trt))
+        embedder = Embedder.load(manifest, SessionConfig(providers=(args.provider,), tensorrt=trt))
         texts = [f"probe text number {i} " + "word " * args.words for i in range(args.batch)]
         t1 = time.perf_counter()
         embedder.encode(texts, batch_size=args.batch)

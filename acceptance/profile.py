@@ -76,7 +76,7 @@ class Profile:
         """The allowance for a criterion: its own, else its family's (latency, throughput, parity, ...)."""
         return self.regression.get(criterion_id) or self.regression.get(criterion_id.split(".", 1)[0])
 
-    def for_precision(self, precision: str) -> "Profile":
+    def for_precision(self, precision: str) -> Profile:
         """The profile as it applies to a deployment of this precision (fp32 uses the plain targets)."""
         criteria = {
             cid: replace(c, target=c.by_precision[precision]) if c.by_precision and precision in c.by_precision else c

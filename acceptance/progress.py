@@ -22,7 +22,7 @@ class Phase:
     """One long phase: `update()` says how far it got."""
 
     name: str
-    reporter: "ProgressReporter"
+    reporter: ProgressReporter
     started: float = field(default_factory=time.perf_counter)
     last: str = ""
 

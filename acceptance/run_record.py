@@ -16,11 +16,13 @@ import shlex
 import shutil
 import subprocess
 import uuid
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPORT_FILES = ("signoff.json", "signoff.md")
+from acceptance.report.signoff import RunInfo
+from acceptance.report.vocabulary import RunEnd
+
+REPORT_FILES = ("signoff.json", "signoff.md", "headline.txt")
 #: Set by `make signoff` for all the pytest runs of one invocation, so reports are only ever merged
 #: with reports of the same invocation.
 INVOCATION_ENV = "EMBED_SIGNOFF_INVOCATION"
@@ -28,7 +30,7 @@ SUITE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def git_commit(root: Path = SUITE_ROOT) -> dict[str, Any]:
@@ -44,32 +46,10 @@ def git_commit(root: Path = SUITE_ROOT) -> dict[str, Any]:
         return {"commit": "not a git checkout (git is not installed)", "dirty": None}
 
 
-@dataclass
-class RunRecord:
-    run_id: str
-    started_at: str
-    command: str
-    selection: dict[str, Any]  # -m, -k, the paths given, --inject-fault
-    suite: dict[str, Any]  # git commit of the suite
-    host: str
-    invocation: str | None  # shared by the runs of one `make signoff`
-    ended_at: str | None = None
-    exit_status: int | None = None
-    ended: str = "running"  # completed | interrupted | stopped early | internal error | usage error
-    tests: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def complete(self) -> bool:
-        return self.ended == "completed"
-
-
 def start_run(invocation_args: list[str], args: list[str], markexpr: str, keyword: str,
-              fault: str | None) -> RunRecord:
-    stamp = dt.datetime.now(dt.timezone.utc)
-    return RunRecord(
+              fault: str | None) -> RunInfo:
+    stamp = dt.datetime.now(dt.UTC)
+    return RunInfo(
         run_id=f"{stamp:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
         started_at=stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
         command=shlex.join(["pytest", *invocation_args]),
@@ -79,21 +59,21 @@ def start_run(invocation_args: list[str], args: list[str], markexpr: str, keywor
     )
 
 
-def finish_run(record: RunRecord, exit_status: int, *, interrupted: bool, stopped_early: bool,
-               collected: int, ran: int) -> RunRecord:
+def finish_run(record: RunInfo, exit_status: int, *, interrupted: bool, stopped_early: bool,
+               collected: int, ran: int) -> RunInfo:
     record.ended_at = utc_now()
     record.exit_status = int(exit_status)
     record.tests = {"selected": collected, "ran_not_skipped": ran}
     if interrupted:
-        record.ended = "interrupted"
+        record.ended = RunEnd.INTERRUPTED
     elif exit_status == 3:
-        record.ended = "internal error"
+        record.ended = RunEnd.INTERNAL_ERROR
     elif exit_status == 4:
-        record.ended = "usage error"
+        record.ended = RunEnd.USAGE_ERROR
     elif stopped_early:
-        record.ended = "stopped early"
+        record.ended = RunEnd.STOPPED_EARLY
     else:
-        record.ended = "completed"
+        record.ended = RunEnd.COMPLETED
     return record
 
 
@@ -102,13 +82,9 @@ def archive_previous(reports: Path) -> Path | None:
     present = [reports / name for name in REPORT_FILES if (reports / name).is_file()]
     if not present:
         return None
-    run_id = None
-    try:
-        run_id = json.loads((reports / "signoff.json").read_text(encoding="utf-8")).get("run", {}).get("run_id")
-    except (OSError, ValueError, AttributeError):
-        pass
-    if not run_id:  # a report from before run records: name it by its time
-        mtime = dt.datetime.fromtimestamp(present[0].stat().st_mtime, dt.timezone.utc)
+    run_id = _run_id_of(reports / "signoff.json")
+    if not run_id:  # a report from before run records, or not readable: name it by its time
+        mtime = dt.datetime.fromtimestamp(present[0].stat().st_mtime, dt.UTC)
         run_id = f"{mtime:%Y%m%dT%H%M%SZ}-unrecorded"
     target = reports / "history" / str(run_id)
     while target.exists():
@@ -117,3 +93,12 @@ def archive_previous(reports: Path) -> Path | None:
     for path in present:
         shutil.move(str(path), target / path.name)
     return target
+
+
+def _run_id_of(signoff: Path) -> str | None:
+    """The run id of a signoff.json of any schema version, or None: archiving never fails on an old file."""
+    try:
+        run = json.loads(signoff.read_text(encoding="utf-8")).get("run", {})
+        return str(run["run_id"]) if isinstance(run, dict) and run.get("run_id") else None
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -11,14 +11,14 @@ import pytest
 from acceptance.baseline import Baseline
 from acceptance.profile import Profile
 from acceptance.progress import ProgressReporter
-from acceptance.run_record import RunRecord
+from acceptance.report.signoff import RunInfo
 
 
 @dataclass
 class SignoffRun:
     profile: Profile  # as it applies to the deployment's precision
     reports_dir: Path  # signoff.json, signoff.md, plots/, latency_raw.csv, allure-results/
-    record: RunRecord | None  # None in xdist workers and --collect-only: the controller keeps it
+    record: RunInfo | None  # None in xdist workers and --collect-only: the controller keeps it
     baseline: Baseline | None = None  # --baseline: the earlier run this one is compared with
     progress: ProgressReporter = field(default_factory=lambda: ProgressReporter(None))  # long phases, live
 

@@ -32,7 +32,7 @@ class TokenizerParity:
     def share(self) -> float:
         return self.matched / self.texts if self.texts else 1.0
 
-    def add(self, other: "TokenizerParity") -> "TokenizerParity":
+    def add(self, other: TokenizerParity) -> TokenizerParity:
         return TokenizerParity(self.texts + other.texts, self.matched + other.matched,
                                (self.differing + other.differing)[:SHOWN])
 
@@ -53,7 +53,7 @@ def _tokens(ids: list[int], name) -> list[str]:
 
 
 def _first_difference(deployed: list[int], baseline: list[int]) -> int:
-    for position, (a, b) in enumerate(zip(deployed, baseline)):
+    for position, (a, b) in enumerate(zip(deployed, baseline, strict=False)):
         if a != b:
             return position
     return min(len(deployed), len(baseline))
@@ -66,7 +66,7 @@ def compare_tokenizers(embedder, reference, texts: list[str], kind: str, *, batc
     theirs = reference.tokenize(texts, kind)["input_ids"]
     bad: dict[int, dict[str, Any]] = {}
     base_tok = reference.tokenizer().convert_ids_to_tokens
-    for i, (a, b) in enumerate(zip(ours, theirs)):
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         if list(a) != list(b):
             at = _first_difference(list(a), list(b))
             bad[i] = {"text": texts[i], "kind": kind, "where": f"token {at} of {len(a)} vs {len(b)}",
@@ -76,7 +76,8 @@ def compare_tokenizers(embedder, reference, texts: list[str], kind: str, *, batc
         chunk = list(range(start, min(start + batch, len(texts))))
         if any(i in bad for i in chunk):
             continue
-        padded = embedder.tokenizer.pad(embedder.tokenizer.encode([template.replace("{text}", texts[i]) for i in chunk]))
+        prompted = [template.replace("{text}", texts[i]) for i in chunk]
+        padded = embedder.tokenizer.pad(embedder.tokenizer.encode(prompted))
         base = reference.tokenize([texts[i] for i in chunk], kind, pad=True)
         for row, i in enumerate(chunk):
             if (padded.input_ids[row].tolist() != base["input_ids"][row]
@@ -107,7 +108,7 @@ def compare_hidden_states(embedder, reference, texts: list[str], kind: str) -> H
     """The graph's token states for each text alone against PyTorch's last_hidden_state."""
     theirs = reference.hidden_states_cached(texts, kind)
     diffs, cos_all, worst = [], [], (2.0, "")
-    for text, base in zip(texts, theirs):
+    for text, base in zip(texts, theirs, strict=True):
         ours = embedder.token_states(text, kind).astype(np.float64)
         if ours.shape != base.shape:
             continue  # the tokenizer stage already differs for this text
@@ -132,7 +133,8 @@ def first_divergence(tokenizer: TokenizerParity, hidden: HiddenStates | None, po
         return (f"hidden states (the graph): min cosine per token {hidden.min_token_cosine:.6f}, max abs diff "
                 f"{hidden.max_abs_diff:.3g} on {hidden.worst_text[:60]!r}")
     if not pooled_min >= target:
-        detail = f"hidden states agree (min token cosine {hidden.min_token_cosine:.6f}); " if hidden and hidden.compared else ""
+        agreed = hidden is not None and hidden.compared
+        detail = f"hidden states agree (min token cosine {hidden.min_token_cosine:.6f}); " if agreed else ""
         return f"pooling and normalization: {detail}pooled vectors reach only {pooled_min:.6f}"
     return None
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from acceptance.edge_texts import Worst, cos, judge, text
 from acceptance.shape_sweep import ServedShapes, served_shapes, sweep
 from acceptance.workload import alone_vs_batched
-from runtime.tensorrt import shape_profile
 from runtime.errors import EmptyTextError
+from runtime.tensorrt import shape_profile
 
 pytestmark = pytest.mark.edge
 

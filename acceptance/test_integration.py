@@ -9,6 +9,7 @@ import pytest
 
 from acceptance.corpora import parity_texts, triplets
 from acceptance.criterion_check import target
+from acceptance.report.vocabulary import PROVIDER_FELL_BACK
 from runtime.errors import EmptyBatchError, EmptyTextError
 
 pytestmark = [pytest.mark.integration, pytest.mark.criterion("integration.tests_passing")]
@@ -25,10 +26,8 @@ def test_provider_initialization(embedder, session_config):
     report = embedder.report
     assert report.got, "the session reports no execution provider"
     if "auto" not in session_config.providers:
-        assert not report.fell_back, (
-            f"provider fell back: asked for {report.requested[0]}, the session runs on {report.primary} "
-            f"(skipped: {report.skipped})"
-        )
+        assert not report.fell_back, PROVIDER_FELL_BACK.message(
+            f"asked for {report.requested[0]}, the session runs on {report.primary} (skipped: {report.skipped})")
 
 
 @pytest.mark.init
@@ -108,7 +107,7 @@ def test_concurrent_requests(embedder, profile):
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(embedder.encode, batches))
     floor = profile.setting("same_result_min_cosine")
-    for seq, con in zip(sequential, concurrent):
+    for seq, con in zip(sequential, concurrent, strict=True):
         assert float(np.min(np.sum(seq * con, axis=1))) >= floor
 
 

@@ -17,10 +17,11 @@ import allure
 import numpy as np
 import pytest
 
-from acceptance import plots
 from acceptance.allure_report import attach_file
 from acceptance.contention import BusyLimits, Quiet, measure_when_quiet
-from acceptance.workload import LatencyCell, measure_latency, measure_throughput
+from acceptance.report import plots
+from acceptance.report.vocabulary import INVALID_MEASUREMENT
+from acceptance.workload import measure_latency, measure_throughput
 
 CRITERION_BATCHES = (1, 8, 32)
 pytestmark = [pytest.mark.xdist_group("performance"), pytest.mark.slow]
@@ -51,17 +52,35 @@ def latency_grid(embedder, profile, reports_dir, run_dir, progress) -> dict[tupl
         writer.writerows(raw_rows)
     grid = [q.value.as_dict() for q in cells.values()]
     (run_dir / "latency-grid.json").write_text(json.dumps(grid))
-    targets = [{"id": c.id, "target": c.target, "comparator": c.comparator, "details": {"text_tokens": query_tokens}}
-               for c in profile.criteria.values() if c.id.startswith("latency.p95_ms.")]
-    view = {"model": {"id": embedder.manifest.id}, "criteria": targets,
-            "measurements": {"latency_cells": grid}}
-    for draw in (plots.latency_vs_batch, plots.latency_vs_length):
-        draw(view, reports / "plots")
+    bounds = {int(c.id.rsplit("_", 1)[1]): c.target for c in profile.criteria.values()
+              if c.id.startswith("latency.p95_ms.batch_")}
+    plots.latency_vs_batch(grid, bounds, query_tokens, embedder.manifest.id, reports / "plots")
+    plots.latency_vs_length(grid, embedder.manifest.id, reports / "plots")
     return cells
 
 
-def _measure_grid(embedder, profile, phase) -> tuple[dict[tuple[int, int], Quiet], list[tuple]]:
+def _measure_cell(embedder, profile, phase, limits: BusyLimits, batch_size: int, tokens: int,
+                  criterion_cell: bool) -> Quiet:
+    """One cell, measured when the machine is quiet; its value is (LatencyCell, samples)."""
     min_samples = profile.setting("min_samples")
+
+    def shown(samples: list[float]) -> None:
+        if len(samples) % 10 == 0:
+            phase.update(f"batch {batch_size} x {tokens} tokens: {len(samples)}/{min_samples['p95']} samples, "
+                         f"p95 so far {np.percentile(samples, 95):.1f} ms")
+
+    with allure.step(f"measure batch {batch_size} x {tokens} tokens (warm-up excluded)"):
+        return measure_when_quiet(lambda: measure_latency(
+            embedder, batch_size=batch_size, text_tokens=tokens, min_samples=min_samples,
+            warmup=profile.setting("warmup_queries" if criterion_cell else "grid_warmup_queries"),
+            min_duration_s=profile.setting("min_duration_s"),
+            max_duration_s=None if criterion_cell else profile.setting("grid_cell_max_s"),
+            seed=batch_size * 1000 + tokens, on_sample=shown,
+        ), limits, on_retry=lambda seen, attempt: phase.update(
+            f"machine busy ({seen.describe()}): measuring again, attempt {attempt + 1}"))
+
+
+def _measure_grid(embedder, profile, phase) -> tuple[dict[tuple[int, int], Quiet], list[tuple]]:
     query_tokens = profile.setting("latency_text_tokens")
     limits = BusyLimits.from_profile(profile)
     cells: dict[tuple[int, int], Quiet] = {}
@@ -74,21 +93,7 @@ def _measure_grid(embedder, profile, phase) -> tuple[dict[tuple[int, int], Quiet
                 cells[(batch_size, tokens)] = replace(same, value=replace(same.value, text_tokens=tokens))
                 continue
             criterion_cell = batch_size in CRITERION_BATCHES and tokens == query_tokens
-
-            def shown(samples: list[float], b=batch_size, t=tokens) -> None:
-                if len(samples) % 10 == 0:
-                    phase.update(f"batch {b} x {t} tokens: {len(samples)}/{min_samples['p95']} samples, "
-                                 f"p95 so far {np.percentile(samples, 95):.1f} ms")
-
-            with allure.step(f"measure batch {batch_size} x {tokens} tokens (warm-up excluded)"):
-                quiet = measure_when_quiet(lambda: measure_latency(
-                    embedder, batch_size=batch_size, text_tokens=tokens, min_samples=min_samples,
-                    warmup=profile.setting("warmup_queries" if criterion_cell else "grid_warmup_queries"),
-                    min_duration_s=profile.setting("min_duration_s"),
-                    max_duration_s=None if criterion_cell else profile.setting("grid_cell_max_s"),
-                    seed=batch_size * 1000 + tokens, on_sample=shown,
-                ), limits, on_retry=lambda seen, attempt: phase.update(
-                    f"machine busy ({seen.describe()}): measuring again, attempt {attempt + 1}"))
+            quiet = _measure_cell(embedder, profile, phase, limits, batch_size, tokens, criterion_cell)
             cell, samples = quiet.value
             quiet.value = replace(cell, contention=quiet.figures())
             cells[(batch_size, tokens)] = quiet
@@ -111,7 +116,7 @@ def test_latency_p95(latency_grid, profile, criterion, batch_size, reports_dir):
     for path in (reports / "latency_raw.csv", reports / "plots" / "latency_vs_batch.png",
                  reports / "plots" / "latency_vs_length.png"):
         attach_file(path)
-    assert cell.valid_p95, f"INVALID: {cell.samples} samples; a P95 needs at least {min_p95}"
+    assert cell.valid_p95, INVALID_MEASUREMENT.message(f"{cell.samples} samples; a P95 needs at least {min_p95}")
     criterion.check_timing(quiet, cell.p95_ms, **cell.as_dict())
 
 

@@ -5,15 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acceptance import plots
 from acceptance.allure_report import attach_file, attach_json
 from acceptance.corpora import labelled_set, parity_classes, parity_texts, retrieval_corpus, triplets
+from acceptance.metrics import (
+    AGREEMENT_DEFINITION,
+    LABELLED_DEFINITION,
+    agreement_at_k,
+    cosines,
+    error_stats,
+    ndcg_at_k,
+    recall_at_k,
+    top_k,
+)
+from acceptance.report import plots
 from acceptance.stages import compare_hidden_states, compare_tokenizers, first_divergence
 from acceptance.stages import sample as stage_sample
-from acceptance.metrics import (
-    AGREEMENT_DEFINITION, LABELLED_DEFINITION, agreement_at_k, cosines, error_stats, ndcg_at_k, recall_at_k, top_k,
-)
-
 
 KINDS = ("document", "query")
 
@@ -59,15 +65,14 @@ def test_parity_min_cosine(parity, embedder, reference, criterion, reports_dir):
               "pooled": {"min_cosine": measured, "batch_size": worst_size}}
     diverges = first_divergence(tokens, hidden, measured, criterion.target)
     stages["first_divergence"] = diverges
-    view = {"model": {"id": criterion.item.config.getoption("--model")}, "criteria": [
-        {"id": "parity.min_cosine", "target": criterion.target, "comparator": criterion.criterion.comparator,
-         "details": {"cosines": cos.tolist()}}]}
-    attach_file(plots.parity_histogram(view, reports_dir / "plots"))
+    attach_file(plots.parity_histogram(cos.tolist(), criterion.target, criterion.criterion.comparator,
+                                       embedder.manifest.id, reports_dir / "plots"))
     attach_json("parity-stages.json", stages)
     criterion.check(
         measured, hint=f"first divergence: {diverges}" if diverges else "", mean=float(np.nanmean(cos)),
         p1=float(np.nanpercentile(cos, 1)), texts=len(cos), kinds=list(KINDS), worst_batch_size=worst_size,
-        min_cosine_by_batch_size={s: float(np.nan_to_num(np.concatenate(c), nan=-1.0).min()) for s, c in by_size.items()},
+        min_cosine_by_batch_size={s: float(np.nan_to_num(np.concatenate(c), nan=-1.0).min())
+                                  for s, c in by_size.items()},
         error_stats=error_stats(stack, base), stages=stages, cosines=[round(float(c), 7) for c in cos],
     )
 

@@ -7,9 +7,9 @@ and at least as many samples as the percentile needs (MLPerf LoadGen's early-sto
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np

@@ -50,11 +50,11 @@ def test_baseline_any_compares_anyway_and_every_report_says_so(other_profile_bas
     reports = tmp_path / "r"
     done = run(reports, "--baseline", str(other_profile_baseline), "--baseline-any")
     signoff = json.loads((reports / "signoff.json").read_text())
-    differences = signoff["baseline"]["accepted_differences"]
+    differences = signoff["comparison"]["baseline"]["accepted_differences"]
     assert any(d.startswith("profile:") for d in differences) and any(d.startswith("host:") for d in differences)
     assert "Compared with a baseline of another deployment or device" in (reports / "signoff.md").read_text()
     assert "Compared with a baseline that differs (--baseline-any)" in done.stdout
-    row = next(r for r in signoff["comparison"] if r["criterion"] == "norm.max_deviation")
+    row = next(r for r in signoff["comparison"]["rows"] if r["criterion"] == "norm.max_deviation")
     assert row["baseline"] is not None and row["current"] is not None
 
 

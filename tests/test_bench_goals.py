@@ -1,53 +1,69 @@
 """`make bench`'s goals are judged from its figures (never by a timed test): the judging itself, on
-made-up figures, including figures that miss each goal."""
+made-up figures, including figures that miss each goal and a variant the ladder did not sign off."""
 
 from __future__ import annotations
 
-from modelprep.bench import SYSTEM_PRECISION, goals, plot
+from acceptance.bench import judge
+from acceptance.environment import cpu_info
+from acceptance.report.bench import BenchReport
+from acceptance.report.ladder import LadderRow, PrecisionLadder
+from acceptance.report.plots import bench_plot
+from modelprep.bench import SYSTEM_PRECISION, BenchFigures
 
 
-def _report(runtime=40.0, raw=40.5, p50=None, bf16_rate=160.0):
-    p50 = p50 or {"runtime": 3.3, "raw_session": 3.2, "sentence_transformers": 8.0, "sentence_transformers_bf16": 10.0,
-                  "sentence_transformers_onnx": 4.0, "optimum": 3.7, "fastembed": 3.5, "runtime-bf16": 3.1,
-                  "runtime-int8": 3.0}
-    results = {"runtime": runtime, "raw_session": raw, "sentence_transformers": 45.0, "sentence_transformers_bf16": 130.0,
-               "sentence_transformers_onnx": 43.0, "optimum": 30.0, "fastembed": 40.0, "runtime-bf16": bf16_rate,
-               "runtime-int8": 53.0}
-    precision = SYSTEM_PRECISION | {"runtime-bf16": "bf16", "runtime-int8": "int8"}
-    return {"results": results, "precision": precision, "batch1": {k: {"p50_ms": v, "p95_ms": v * 1.4} for k, v in p50.items()},
-            "min_cosine": {k: 0.9999 for k in results} | {"runtime-int8": 0.996}, "model": "m", "texts": 512,
-            "batch_size": 32, "threads": 2, "machine": "test"}
+def figures(runtime=40.0, raw=40.5, int8=53.0, int8_p50=2.5, fastembed_p50=3.5) -> BenchFigures:
+    p50 = {"runtime": 3.3, "raw_session": 3.2, "sentence_transformers": 8.0, "sentence_transformers_bf16": 10.0,
+           "sentence_transformers_onnx": 4.0, "optimum": 3.7, "fastembed": fastembed_p50, "runtime-int8": int8_p50}
+    results = {"runtime": runtime, "raw_session": raw, "sentence_transformers": 45.0,
+               "sentence_transformers_bf16": 30.0,
+               "sentence_transformers_onnx": 43.0, "optimum": 30.0, "fastembed": 40.0, "runtime-int8": int8}
+    return BenchFigures(model="m", texts=512, threads=2, batch_size=32, repeat=2, results=results,
+                        batch1={k: {"p50_ms": v, "p95_ms": v * 1.4} for k, v in p50.items()}, batch1_queries=100,
+                        precision=SYSTEM_PRECISION | {"runtime-int8": "int8"},
+                        min_cosine={k: 0.9999 for k in results})
 
 
-def _ladder(int8_signed: bool):
-    return {"rows": [
-        {"main": True, "precision": "fp32", "signed_off_quality": True, "min_cosine": 1.0, "run_id": "r1"},
-        {"main": False, "precision": "bf16", "signed_off_quality": True, "min_cosine": 0.9999, "run_id": "r1"},
-        {"main": False, "precision": "int8", "signed_off_quality": int8_signed, "min_cosine": 0.994, "run_id": "r1"}]}
+def ladder(int8_signed: bool) -> PrecisionLadder:
+    return PrecisionLadder("m", "cpu-default", "inv", 2, "h", "t", [
+        LadderRow("m", "fp32", True, run_id="r1", signed_off=True, judged=19),
+        LadderRow("m-int8", "int8", False, run_id="r1", signed_off=int8_signed, judged=11,
+                  missed=[] if int8_signed else ["edge.batch_invariance"])])
+
+
+def goal(goals, name):
+    return next(g for g in goals if g.name == name)
 
 
 def test_each_goal_is_met_or_missed_by_the_figures():
-    g = goals(_report(), _ladder(int8_signed=False))
-    assert g["runtime_overhead"]["met"] and abs(g["runtime_overhead"]["value"] - (1 - 40 / 40.5)) < 1e-12
-    assert not goals(_report(runtime=38.0), None)["runtime_overhead"]["met"]  # 6% slower than session.run
-    latency = g["batch1_2x_every_peer_same_precision"]
-    assert set(latency["runtime"]["speedup_over_peers"]) == {"sentence_transformers", "sentence_transformers_onnx",
-                                                             "optimum", "fastembed"}  # fp32 peers only
-    assert not latency["runtime"]["met"]  # 3.5 / 3.3 against fastembed
-    assert latency["runtime-bf16"]["met"] and "runtime-int8" not in latency  # no int8 peer to compare with
-    fastest = g["fastest_signed_off_vs_st_bf16"]
-    assert fastest["fastest"] == "runtime-bf16" and fastest["met"] and "ladder" in fastest["signed_off_by"]
-    slow = goals(_report(bf16_rate=100.0), _ladder(int8_signed=False))["fastest_signed_off_vs_st_bf16"]
-    assert slow["fastest"] == "runtime-bf16" and not slow["met"]  # 100 < 130
+    goals, _ = judge(figures(), ladder(int8_signed=True))
+    overhead = goal(goals, "runtime_overhead")
+    assert overhead.met and abs(overhead.measured - (1 - 40 / 40.5)) < 1e-12
+    assert not goal(judge(figures(runtime=38.0), None)[0], "runtime_overhead").met  # 6% slower than session.run
+    peers = goal(goals, "batch1_2x_same_precision_peers[runtime]")
+    assert set(peers.figures["speedup_over"]) == {"sentence_transformers", "sentence_transformers_onnx", "optimum",
+                                                  "fastembed"}  # fp32 peers only
+    assert not peers.met  # 3.5 / 3.3 against fastembed
+    assert not any(g.name.endswith("[runtime-int8]") for g in goals)  # no int8 peer to compare with
+    bulk = goal(goals, "fastest_signed_off_vs_st_bf16")
+    assert bulk.figures["fastest"] == "runtime-int8" and bulk.met and bulk.measured == 53.0 / 30.0
+    assert goal(goals, "fastest_signed_off_batch1").met  # 2.5 <= 0.8 x 3.5
+    slow, _ = judge(figures(int8=41.0, int8_p50=3.4), ladder(int8_signed=True))
+    assert not goal(slow, "fastest_signed_off_vs_st_bf16").met and not goal(slow, "fastest_signed_off_batch1").met
 
 
 def test_a_variant_the_ladder_did_not_sign_off_never_counts_as_fastest():
-    report = _report(bf16_rate=20.0)
-    report["results"]["runtime-int8"] = 500.0
-    g = goals(report, _ladder(int8_signed=False))["fastest_signed_off_vs_st_bf16"]
-    assert g["fastest"] == "runtime" and not g["met"]
-    assert goals(report, _ladder(int8_signed=True))["fastest_signed_off_vs_st_bf16"]["fastest"] == "runtime-int8"
+    goals, source = judge(figures(int8=500.0), ladder(int8_signed=False))
+    assert goal(goals, "fastest_signed_off_vs_st_bf16").figures["fastest"] == "runtime" and "ladder" in source
 
 
-def test_the_plot_is_drawn(tmp_path):
-    assert plot(_report(), tmp_path / "bench.png").stat().st_size > 10_000
+def test_without_a_ladder_the_sign_off_goals_are_not_judged_and_say_why():
+    goals, source = judge(figures(), None)
+    for name in ("fastest_signed_off_vs_st_bf16", "fastest_signed_off_batch1"):
+        assert goal(goals, name).met is None and "no precision ladder of m" in goal(goals, name).note
+
+
+def test_the_report_round_trips_and_the_plot_is_drawn(tmp_path):
+    goals, source = judge(figures(), ladder(True))
+    report = BenchReport("m", "h", cpu_info(), "t", figures(), goals, source)
+    assert BenchReport.read(report.write(tmp_path / "bench.json")) == report
+    assert bench_plot(report, tmp_path).stat().st_size > 10_000

@@ -10,23 +10,20 @@ from pathlib import Path
 import pytest
 
 from acceptance import fleet
+from acceptance.report.vocabulary import Status, Verdict
+from tests.test_report_model import criterion, sample_report
 
 
 def make_run(directory: Path, *, verdict: str, host: str, latency: float, status: str = "pass") -> Path:
     results = directory / "allure-results"
     results.mkdir(parents=True)
-    (directory / "signoff.json").write_text(json.dumps({
-        "verdict": verdict, "profile": "cpu-default",
-        "model": {"id": "all-minilm-l6-v2", "precision": "fp32", "onnx_sha256": "ab" * 32},
-        "environment": {"host": host, "cpu": "Xeon", "gpu": "none (NVMLError)", "providers_used": ["CPUExecutionProvider"]},
-        "run": {"run_id": f"run-{host}", "ended": "completed"},
-        "criteria": [
-            {"id": "latency.p95_ms.batch_1", "measured": latency, "unit": "ms", "status": status, "required": True,
-             "reason": "" if status == "pass" else "measured misses < 30 ms", "target_text": "< 30 ms"},
-            {"id": "parity.min_cosine", "measured": 0.99999, "unit": "", "status": "pass", "required": True,
-             "reason": "", "target_text": "> 0.999"},
-        ],
-    }))
+    report = sample_report(Status.PASS)
+    report.verdict, report.environment.host, report.run.run_id = Verdict(verdict), host, f"run-{host}"
+    latency_result = criterion("latency.p95_ms.batch_1", Status(status), latency)
+    latency_result.unit, latency_result.target_text = "ms", "< 30 ms"
+    latency_result.reason = "" if status == "pass" else "measured misses < 30 ms"
+    report.criteria = [latency_result, criterion("parity.min_cosine", Status.PASS, 0.99999)]
+    report.write(directory / "signoff.json")
     (results / "1111-result.json").write_text(json.dumps({"uuid": "1111", "name": "test_latency", "labels": []}))
     (results / "2222-attachment.json").write_text("{}")
     (results / "environment.properties").write_text(f"Device=CPU only ({host})\n")

@@ -54,7 +54,8 @@ MUTANTS = [
     m.Mutant("perturbed-weights", "qwen3-tiny", "perturbed_weights",
              frozenset({"parity.min_cosine", "retrieval.recall_at_10"}), options={"relative_noise": 0.06},
              why="as above, on the decoder"),
-    m.Mutant("cls-pooling", "all-minilm-l6-v2", "same_model", frozenset({"parity.min_cosine", "retrieval.recall_at_10"}),
+    m.Mutant("cls-pooling", "all-minilm-l6-v2", "same_model",
+             frozenset({"parity.min_cosine", "retrieval.recall_at_10"}),
              options={"pooling": "cls"}, why="CLS instead of mean pooling"),
     m.Mutant("mean-pooling", "qwen3-tiny", "same_model", frozenset({"parity.min_cosine", "retrieval.recall_at_10"}),
              options={"pooling": "mean"}, why="mean instead of last-token pooling"),
@@ -72,10 +73,12 @@ MUTANTS = [
     m.Mutant("wrong-dimension", "all-minilm-l6-v2", "same_model", EVERYTHING, options={"dimension": 768},
              why="manifest says 768-d, the graph gives 384: a model/config error, every test errors"),
     m.Mutant("mask-ignored", "all-minilm-l6-v2", "mask_ignored",
-             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance", "edge.shape_invariance"}),
+             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance",
+                        "edge.shape_invariance"}),
              why="the exported graph computes with an all-ones attention mask"),
     m.Mutant("mask-ignored", "qwen3-tiny", "mask_ignored",
-             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance", "edge.shape_invariance"}),
+             frozenset({"parity.min_cosine", "retrieval.recall_at_10", "edge.batch_invariance",
+                        "edge.shape_invariance"}),
              why="as above, on the decoder (left padding attended)"),
     m.Mutant("foreign-tokenizer", "all-minilm-l6-v2", "foreign_tokenizer",
              frozenset({"parity.min_cosine", "retrieval.recall_at_10", "quality.semantic_pass_rate",
@@ -83,7 +86,8 @@ MUTANTS = [
              options={"tokenizer_of": "qwen3-tiny"}, why="qwen3-tiny's tokenizer.json next to MiniLM's graph"),
     m.Mutant("nondeterministic", "all-minilm-l6-v2", "same_model", frozenset({
         "edge.deterministic", "edge.batch_invariance", "edge.order_invariance", "edge.shape_invariance",
-        "parity.min_cosine", "integration.tests_passing"}), may_trip=frozenset({"edge.truncation_stable", "retrieval.recall_at_10"}),
+        "parity.min_cosine", "integration.tests_passing"}),
+             may_trip=frozenset({"edge.truncation_stable", "retrieval.recall_at_10"}),
              args=("--inject-fault", "nondeterministic"),
              why="fresh noise in the hidden states on every call (unseeded: truncation and retrieval may trip too)"),
     m.Mutant("unordered-output", "all-minilm-l6-v2", "same_model", frozenset({
@@ -94,8 +98,9 @@ MUTANTS = [
         "edge.truncation_stable", "integration.tests_passing", "parity.min_cosine", "parity.tokenizer_exact_match"}),
              args=("--inject-fault", "truncation:512"),
              why="the tokenizer truncates at 512 tokens, not the manifest's 256 (the corpus's long texts show it)"),
-    m.Mutant("blank-accepted", "all-minilm-l6-v2", "same_model", frozenset({"edge.blank_rejected", "integration.tests_passing"}),
-             args=("--inject-fault", "accept-blank"), why="empty and whitespace-only texts embedded instead of rejected"),
+    m.Mutant("blank-accepted", "all-minilm-l6-v2", "same_model",
+             frozenset({"edge.blank_rejected", "integration.tests_passing"}), args=("--inject-fault", "accept-blank"),
+             why="empty and whitespace-only texts embedded instead of rejected"),
     # Wrong at one shape outside the grid (1/4/8/16/32 x 10/50/100/256): only the exhaustive shape sweep
     # (every batch size, lengths on a stride of 7) catches them, on every run.
     m.Mutant("wrong-at-batch-5", "all-minilm-l6-v2", "wrong_at_batch_size", frozenset({"edge.shape_invariance"}),
@@ -209,7 +214,7 @@ def test_slow_session_regresses_against_the_healthy_run_beside_it(tmp_path):
                           + ["--baseline", str(healthy_reports / "signoff.json")], slow_reports)
     caught = tripped(slow)
     keep_row(case, caught, slow["verdict"])
-    assert slow["verdict"] == "not-signed-off" and slow["baseline"]["run_id"] == healthy["run"]["run_id"]
+    assert slow["verdict"] == "not-signed-off" and slow["comparison"]["baseline"]["run_id"] == healthy["run"]["run_id"]
     assert set(case.expect_fail) <= caught <= set(case.expect_fail | case.may_trip), (
         f"expected to trip {sorted(case.expect_fail)} (and maybe {sorted(case.may_trip)}), tripped {sorted(caught)}"
         f"\n{out[-4000:]}")
@@ -260,7 +265,8 @@ def render_table(rows: dict[str, dict]) -> str:
         "mutant is judged against the healthy deployment measured in the same test, through `--baseline`",
         "and its `regression.*` criteria. A known-good export must trip none of the criteria that ran.",
         "",
-        "| deployment | base model | what is broken | criteria expected to trip | may also trip | criteria that tripped | verdict |",
+        "| deployment | base model | what is broken | criteria expected to trip | may also trip "
+        "| criteria that tripped | verdict |",
         "|---|---|---|---|---|---|---|",
     ]
     for case in sorted(ALL_CASES, key=lambda c: (not c.expect_fail, c.base, c.name)):
@@ -271,10 +277,11 @@ def render_table(rows: dict[str, dict]) -> str:
         if row is None:
             caught, verdict = "not run yet", "not run yet"
         else:
-            caught = "all (every test errors)" if set(row["caught"]) >= EVERYTHING else (", ".join(row["caught"]) or "none")
+            everything = set(row["caught"]) >= EVERYTHING
+            caught = "all (every test errors)" if everything else (", ".join(row["caught"]) or "none")
             verdict = row["verdict"]
-        lines.append(f"| {case.name} | {case.base} | {case.why} | {expected} | {', '.join(sorted(case.may_trip)) or '-'} "
-                     f"| {caught} | {verdict} |")
+        may = ", ".join(sorted(case.may_trip)) or "-"
+        lines.append(f"| {case.name} | {case.base} | {case.why} | {expected} | {may} | {caught} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -287,7 +294,8 @@ def parse_doc(text: str) -> dict[str, dict[str, str]]:
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 7 and cells[0] not in ("deployment", "---"):
-            rows[f"{cells[1]}-{cells[0]}"] = dict(zip(("why", "expected", "may", "caught", "verdict"), cells[2:]))
+            columns = ("why", "expected", "may", "caught", "verdict")
+            rows[f"{cells[1]}-{cells[0]}"] = dict(zip(columns, cells[2:], strict=False))
     return rows
 
 
@@ -301,7 +309,8 @@ def test_mutants_doc_describes_these_mutants():
     rendered = parse_doc(render_table({}))
     for name, case in cases.items():
         for key in ("why", "expected", "may"):
-            assert doc[name][key] == rendered[name][key], f"{name}: docs/mutants.md is stale ({key}); run make mutants-doc"
+            assert doc[name][key] == rendered[name][key], \
+                f"{name}: docs/mutants.md is stale ({key}); run make mutants-doc"
         if doc[name]["caught"] in ("not run yet", "all (every test errors)"):
             continue
         caught = set(doc[name]["caught"].split(", ")) - {"none"}

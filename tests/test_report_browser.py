@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+ALLURE_DIR = ROOT / "tools" / "allure"  # the dashboard generator's own folder (make test runs npm install there)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The meta-tests' profiles (parity at one batch size, Hypothesis without shrinking): the dashboard is
 # what is tested here, not the thresholds.
@@ -34,7 +35,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 def dashboard(tmp_path_factory):
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (make test installs Debian's chromium where it runs as root)")
-    if not (ROOT / "node_modules" / ".bin" / "allure").exists():
+    if not (ALLURE_DIR / "node_modules" / ".bin" / "allure").exists():
         pytest.skip("the Allure generator is not installed (make test runs npm install)")
     pytest.importorskip("playwright.sync_api", reason="playwright (the dev extra) drives the browser")
     work = tmp_path_factory.mktemp("dashboard")
@@ -44,9 +45,9 @@ def dashboard(tmp_path_factory):
     assert (work / "allure-results" / "environment.properties").is_file(), run.stdout[-2000:]
     assert (work / "allure-results" / "categories.json").is_file()
     gen = subprocess.run(["npx", "allure", "generate", str(work / "allure-results"), "-o", str(work / "report")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         cwd=ALLURE_DIR, capture_output=True, text=True, timeout=300,
                          env=os.environ | {"ALLURE_HISTORY_PATH": str(work / "history.jsonl"),
-                                           "ALLURE_SIGNOFF_JSON": str(work / "signoff.json")})
+                                           "ALLURE_HEADLINE_FILE": str(work / "headline.txt")})
     assert (work / "report" / "index.html").is_file(), gen.stdout[-2000:] + gen.stderr[-2000:]
     with serve(work / "report") as url:
         yield url, json.loads((work / "signoff.json").read_text()), work
@@ -119,7 +120,8 @@ def test_fleet_dashboard_keeps_two_devices_apart_under_one_verdict(dashboard, tm
         text=True, timeout=600, env=META_ENV)
     assert (fp16 / "signoff.json").is_file(), run.stdout[-2000:]
     out = tmp_path / "fleet"
-    merge = subprocess.run([sys.executable, "-m", "acceptance.fleet", f"fp32={fp32}", f"fp16={fp16}", "--out", str(out)],
+    merge = subprocess.run([sys.executable, "-m", "acceptance.fleet", f"fp32={fp32}", f"fp16={fp16}",
+                            "--out", str(out)],
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert merge.returncode == 1, merge.stdout[-2000:] + merge.stderr[-2000:]  # two slices: not signed off
     assert "FLEET VERDICT: NOT SIGNED OFF" in merge.stdout

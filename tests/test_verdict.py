@@ -5,27 +5,29 @@ from __future__ import annotations
 import pytest
 
 from acceptance.profile import Criterion, Profile, ProfileError, load_profile
-from acceptance.verdict import Outcome, build_verdict, evaluate
+from acceptance.report.vocabulary import RunEnd, Status, TestOutcome
+from acceptance.verdict import Outcome, evaluate, judge, verdict_of
 
 LAT = Criterion("latency.p95_ms.batch_1", "P95", "PRD", "<", 100, "ms")
 COUNT = Criterion("integration.tests_passing", "12", "PRD", ">=", 3, "tests", aggregate="count_passed")
 
 
 def outcome(status, measured=None, criterion=LAT.id, reason=""):
-    return Outcome(nodeid=f"t::{status}{measured}", criterion=criterion, outcome=status, measured=measured,
-                       reason=reason)
+    return Outcome(nodeid=f"t::{status}{measured}", criterion=criterion, outcome=TestOutcome(status), measured=measured,
+                   reason=reason)
 
 
 @pytest.mark.parametrize(
     ("outcomes", "status"),
     [
-        ([outcome("passed", 50.0)], "pass"),
-        ([outcome("failed", 150.0)], "fail"),
-        ([outcome("skipped", reason="no GPU")], "skipped"),
-        ([outcome("error")], "error"),
-        ([], "not-run"),
-        ([outcome("passed", 50.0), outcome("skipped")], "skipped"),
-        ([outcome("passed", 150.0)], "fail"),  # a passing test cannot sneak a missed number through
+        ([outcome("passed", 50.0)], Status.PASS),
+        ([outcome("failed", 150.0)], Status.FAIL),
+        ([outcome("skipped", reason="no GPU")], Status.SKIPPED),
+        ([outcome("error")], Status.ERROR),
+        ([], Status.NOT_RUN),
+        ([outcome("passed", 50.0), outcome("skipped")], Status.SKIPPED),
+        ([outcome("error"), outcome("failed", 150.0), outcome("skipped")], Status.ERROR),  # the worst decides
+        ([outcome("passed", 150.0)], Status.FAIL),  # a passing test cannot sneak a missed number through
     ],
 )
 def test_status_rules(outcomes, status):
@@ -39,17 +41,22 @@ def test_worst_cell_is_reported():
 
 def test_count_criterion_needs_every_test():
     passed = [outcome("passed", criterion=COUNT.id) for _ in range(3)]
-    assert evaluate(COUNT, passed).status == "pass" and evaluate(COUNT, passed).measured == 3
-    assert evaluate(COUNT, passed[:2]).status == "not-run"
-    assert evaluate(COUNT, passed[:2] + [outcome("failed", criterion=COUNT.id)]).status == "fail"
+    assert evaluate(COUNT, passed).status is Status.PASS and evaluate(COUNT, passed).measured == 3
+    assert evaluate(COUNT, passed[:2]).status is Status.NOT_RUN
+    assert evaluate(COUNT, passed[:2] + [outcome("failed", criterion=COUNT.id)]).status is Status.FAIL
 
 
-def test_verdict_signs_off_only_when_every_required_criterion_passes():
+def test_verdict_signs_off_only_when_every_required_criterion_passes_in_a_completed_run():
     info = Criterion("x.info", "info", "PRD", ">", 0, "", required=False)
     profile = Profile("p", "", {LAT.id: LAT, info.id: info})
-    assert build_verdict(profile, [outcome("passed", 50.0)], {}, {}).signed_off
-    assert not build_verdict(profile, [outcome("skipped")], {}, {}).signed_off
-    assert not build_verdict(profile, [], {}, {}).signed_off
+
+    def signed(outcomes, ended=RunEnd.COMPLETED):
+        return bool(verdict_of(judge(profile, outcomes, ended), ended) == "signed-off")
+
+    assert signed([outcome("passed", 50.0)])
+    assert not signed([outcome("skipped")]) and not signed([])
+    assert not signed([outcome("passed", 50.0)], RunEnd.INTERRUPTED)
+    assert "the run was interrupted" in judge(profile, [], RunEnd.INTERRUPTED)[0].reason
 
 
 def test_profiles_load_and_extend():
