@@ -11,13 +11,13 @@ MODEL ?= all-minilm-l6-v2
 PROVIDER ?= cpu
 # The precision ladder: variants of the model judged by the same quality criteria and measured beside it
 # (signoff.md, signoff.json, the dashboard). PRECISION_MODELS= (empty) leaves it out.
-PRECISION_MODELS ?= $(if $(filter all-minilm-l6-v2,$(MODEL)),all-minilm-l6-v2-fp16 all-minilm-l6-v2-int8 all-minilm-l6-v2-bf16,)
+PRECISION_MODELS ?= $(if $(filter all-minilm-l6-v2,$(MODEL)),all-minilm-l6-v2-fp16 all-minilm-l6-v2-int8 all-minilm-l6-v2-fp8 all-minilm-l6-v2-bf16,)
 REPORTS ?= reports
 # One id for every pytest run of one `make signoff`: reports are merged only within one invocation.
 EMBED_SIGNOFF_INVOCATION := $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 export EMBED_SIGNOFF_INVOCATION
 
-.PHONY: venv signoff test lint test-gpu-build bench clean report browser mutants-doc
+.PHONY: venv quant-venv signoff test lint test-gpu-build bench clean report browser mutants-doc
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,7 +32,7 @@ $(NODE_STAMP): $(ALLURE_TOOL)/package.json
 venv: $(STAMP)
 
 ## The main job: the acceptance suite on the embedded default model; exits non-zero unless signed off.
-signoff: $(STAMP)
+signoff: $(STAMP) $(QUANT_STAMP)
 	@echo "sign-off: $(MODEL) on $(PROVIDER), profile $(PROFILE)$(if $(BASELINE), against $(BASELINE),)$(if $(PRECISION_MODELS), (then the precision ladder: $(PRECISION_MODELS)),)"
 	@$(BIN)/python -m pytest acceptance --accept-profile $(PROFILE) --model $(MODEL) --provider $(PROVIDER) \
 		--reports-dir $(REPORTS) --require-signoff $(if $(BASELINE),--baseline $(BASELINE),) $(PYTEST_ARGS); status=$$?; \
@@ -43,12 +43,23 @@ signoff: $(STAMP)
 	echo "dashboard: make report -> $(REPORTS)/allure-report/index.html"; exit $$status
 
 ## The project's own tests (the dashboard test needs node_modules and Debian's chromium; it skips without).
-test: $(STAMP) $(NODE_STAMP) browser
+test: $(STAMP) $(QUANT_STAMP) $(NODE_STAMP) browser
 	$(BIN)/python -m pytest tests -n 2 --dist worksteal $(PYTEST_ARGS)
 
 ## ruff with the project's config ([tool.ruff] in pyproject.toml): .ci/run runs it.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+## NVIDIA ModelOpt (int8 and fp8 Q/DQ variants) in a venv of its own: its onnx and onnxruntime pins differ.
+QUANT_VENV := .venv-quant
+QUANT_STAMP := $(QUANT_VENV)/.installed
+$(QUANT_STAMP): tools/quant/requirements.txt
+	@test -x $(QUANT_VENV)/bin/python || $(PY) -m venv $(QUANT_VENV)
+	@echo "installing NVIDIA ModelOpt into $(QUANT_VENV) (tools/quant/requirements.txt; torch from this machine's disk)"
+	@$(QUANT_VENV)/bin/pip install -q --disable-pip-version-check -r tools/quant/requirements.txt
+	@touch $@
+
+quant-venv: $(QUANT_STAMP)
 
 ## The session factory against the real onnxruntime-gpu wheel (no GPU needed): its own venv, .venv-gpu.
 GPU_VENV := .venv-gpu
@@ -83,7 +94,7 @@ else
 	@echo "dashboard: $(REPORTS)/allure-report$(if $(SINGLE_FILE),-single,)/index.html"
 endif
 
-bench: $(STAMP)
+bench: $(STAMP) $(QUANT_STAMP)
 	$(BIN)/python -m acceptance.bench --model $(MODEL) --out $(REPORTS)/bench.json
 
 clean:

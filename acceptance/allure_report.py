@@ -64,10 +64,10 @@ def attach_json(name: str, data: Any) -> None:
     allure.attach(json.dumps(data, indent=2, default=str), name=name, attachment_type=allure.attachment_type.JSON)
 
 
-def attach_file(path: Path, name: str | None = None) -> None:
+def attach_file(path: Path | None, name: str | None = None) -> None:
     import allure
 
     kinds = {".png": allure.attachment_type.PNG, ".csv": allure.attachment_type.CSV,
              ".json": allure.attachment_type.JSON, ".md": allure.attachment_type.TEXT}
-    if path.is_file():
+    if path is not None and path.is_file():
         allure.attach.file(str(path), name=name or path.name, attachment_type=kinds.get(path.suffix))

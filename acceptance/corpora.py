@@ -92,3 +92,10 @@ def labelled_set() -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
     docs.update(dict.fromkeys(sentences()))
     order = list(docs)
     return tuple(order), tuple(r["query"] for r in rows), tuple(order.index(r["relevant_passage"]) for r in rows)
+
+
+@cache
+def headroom_texts() -> tuple[str, ...]:
+    """Texts that drive activations to their largest values (fixtures/corpora/headroom.txt): single words,
+    64+ token inputs, long repetitive ones."""
+    return tuple(line for line in read_lines(corpora_dir() / "headroom.txt") if not line.startswith("# "))

@@ -12,10 +12,12 @@ import pytest
 from acceptance.faults import inject
 from acceptance.profile import Profile
 from acceptance.progress import ProgressReporter
+from acceptance.report.serial import to_jsonable
 from acceptance.report.vocabulary import MODEL_OR_CONFIG, PROVIDER_FELL_BACK
 from acceptance.signoff_run import SignoffRun
 from acceptance.signoff_run import signoff_run as _signoff_run
 from modelprep.assets import checkpoint_dir, ensure_artifacts
+from modelprep.graph_audit import GraphAudit, audit_graph, with_executed_kernels
 from modelprep.reference import Reference
 from runtime.embedder import Embedder
 from runtime.errors import EmbeddingError, ProviderError
@@ -72,8 +74,10 @@ def embedder(manifest, session_config, pytestconfig: pytest.Config, run_dir: Pat
     """One embedder per worker; its session report and the hashes of the files it loaded are kept
     for the run's environment."""
     with allure.step(f"load model {manifest.id}"):
-        with progress.phase(f"model {manifest.id}: files (built on first use: export, checker, parity gate)"):
-            ensure_artifacts(manifest)
+        files = f"model {manifest.id}: files (built on first use: export, checker, parity gate)"
+        with progress.phase(files) as phase, phase.steps() as steps:
+            ensure_artifacts(manifest, log=steps)
+        audit = _audited(manifest, session_config)
         # With TensorRT the session builds (or loads) its engine here: minutes for a 4B model, and the
         # builder gives no percentage, so the phase shows the time it took.
         with progress.phase(f"session on {session_config.providers[0]}"
@@ -85,7 +89,20 @@ def embedder(manifest, session_config, pytestconfig: pytest.Config, run_dir: Pat
     (run_dir / f"session-{worker}.json").write_text(json.dumps(emb.report.as_dict()))
     # What this worker really loaded and how it was verified: the hash the report states.
     (run_dir / f"identity-{worker}.json").write_text(json.dumps(emb.identity.as_dict() if emb.identity else {}))
+    (run_dir / f"graph-{worker}.json").write_text(json.dumps(to_jsonable(audit)))
     return emb
+
+
+def _audited(manifest: ModelManifest, session_config: SessionConfig) -> GraphAudit:
+    """The precision the graph really has, before any criterion runs; a manifest that claims another is an
+    error naming both. On the CPU provider, which quantized layers its integer kernels run."""
+    audit = audit_graph(manifest.onnx_path)
+    wrong = audit.claim_error(manifest.precision)
+    if wrong:
+        raise DeploymentError(MODEL_OR_CONFIG.message(wrong))
+    if audit.qdq_pairs and session_config.providers[0] == "cpu":
+        audit = with_executed_kernels(audit)
+    return audit
 
 
 def _deployed(manifest: ModelManifest, session_config: SessionConfig) -> Embedder:

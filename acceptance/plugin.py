@@ -43,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", default=None, metavar="SIGNOFF_JSON",
                     help="compare with an earlier run's signoff.json: regression.* criteria fail on regressions "
                          "beyond the profile's [regression] allowances")
+    group.addoption("--diagnose", action="append", choices=("parity",), default=[],
+                    help="parity: compare the graph with the PyTorch baseline layer by layer even when parity passes "
+                         "(it runs by itself when parity fails)")
     group.addoption("--baseline-any", action="store_true",
                     help="compare even with a baseline of another model file, profile, precision or device")
 

@@ -35,8 +35,9 @@ from acceptance.report.render import render
 from acceptance.report.serial import ReportFormatError, from_jsonable, read_json, to_jsonable, write_json
 from acceptance.report.signoff import SignoffReport
 from acceptance.report.vocabulary import Status
+from modelprep.precision import SPEED_ONLY_ON_TENSORRT
 
-QUALITY_SELECTION = "parity or norm or retrieval or edge"
+QUALITY_SELECTION = "parity or norm or retrieval or edge or precision"
 
 
 @dataclass(frozen=True)
@@ -125,12 +126,22 @@ def row(model: str, precision: str, run: QualityRun, speed: Speed | str, *, main
     line.judged, line.missed = len(judged), [c.id for c in judged if not c.met]
     line.signed_off = bool(report) if main else bool(judged) and not line.missed
     parity, recall = report.criterion("parity.min_cosine"), report.criterion("retrieval.recall_at_10")
-    line.run_id = report.run.run_id
+    line.run_id, line.graph = report.run.run_id, report.graph
     line.min_cosine = parity.measured if parity else None
     line.mean_cosine = parity.details.get("mean") if parity else None
     line.parity_target = parity.target_text if parity else None
     line.recall_at_10 = recall.measured if recall else None
     return line
+
+
+def speed_of(variant: Variant, run: QualityRun, threads: int, work: Path) -> Speed | str:
+    """A variant's speed, or why there is none: its quality run did not run, or its precision's speed is
+    TensorRT's alone (a simulated FP8 graph's CPU time is never shown as FP8 speed)."""
+    if run.not_run is not None:
+        return "its quality run did not run"
+    if variant.precision in SPEED_ONLY_ON_TENSORRT and variant.provider != "tensorrt":
+        return SPEED_ONLY_ON_TENSORRT[variant.precision]
+    return measure_in_subprocess(variant.model, variant.provider, threads, work)
 
 
 def variants_of(models: list[str], provider: str) -> list[Variant]:
@@ -164,8 +175,7 @@ def build_ladder(reports: Path, profile: str, provider: str, models: list[str], 
         if run.report is not None and run.report.run.invocation != invocation:
             run = QualityRun(None, "its report is not from this make signoff (another invocation)")
         say(f"precision ladder: speed and memory of {variant.model}")
-        speed = (measure_in_subprocess(variant.model, variant.provider, threads, reports / "precision" / variant.model)
-                 if run.not_run is None else "its quality run did not run")
+        speed = speed_of(variant, run, threads, reports / "precision" / variant.model)
         rows.append(row(variant.model, variant.precision, run, speed, main=False))
     return PrecisionLadder(
         base=base, profile=profile, invocation=invocation, threads=threads,

@@ -34,6 +34,9 @@ class Criterion:
     why: str = ""  # how the target was chosen
     aggregate: str | None = None  # "count_passed": measured = number of its tests that passed
     by_precision: dict[str, float] | None = None  # targets for non-fp32 deployments, e.g. {fp16 = 0.995}
+    # The precisions a deployment must compute in for the criterion to apply (e.g. ["fp16"]: fp16 headroom
+    # matters only where something runs in fp16); None: every deployment.
+    applies_to: list[str] | None = None
 
     def passes(self, measured: float) -> bool:
         return bool(COMPARATORS[self.comparator](measured, self.target))
@@ -76,11 +79,13 @@ class Profile:
         """The allowance for a criterion: its own, else its family's (latency, throughput, parity, ...)."""
         return self.regression.get(criterion_id) or self.regression.get(criterion_id.split(".", 1)[0])
 
-    def for_precision(self, precision: str) -> Profile:
-        """The profile as it applies to a deployment of this precision (fp32 uses the plain targets)."""
+    def for_deployment(self, precision: str, computes_in: set[str]) -> Profile:
+        """The profile as it applies to a deployment of this precision (fp32 uses the plain targets) that
+        computes in `computes_in` (its precision, and e.g. fp16 for the layers a Q/DQ graph leaves unquantized
+        or a TensorRT fp16 build): a criterion for other precisions (applies_to) is not part of it."""
         criteria = {
             cid: replace(c, target=c.by_precision[precision]) if c.by_precision and precision in c.by_precision else c
-            for cid, c in self.criteria.items()
+            for cid, c in self.criteria.items() if c.applies_to is None or set(c.applies_to) & computes_in
         }
         return replace(self, criteria=criteria)
 
@@ -98,7 +103,7 @@ class Profile:
 _PROFILE_KEYS = {"name": str, "description": str, "extends": str, "drop": list}
 _CRITERION_KEYS = {
     "id": str, "title": str, "prd_ref": str, "comparator": str, "target": float, "unit": str, "required": bool,
-    "why": str, "aggregate": str, "by_precision": dict,
+    "why": str, "aggregate": str, "by_precision": dict, "applies_to": list,
 }
 _CRITERION_REQUIRED = ("id", "title", "prd_ref", "comparator", "target", "unit")
 AGGREGATES = ("count_passed",)
@@ -131,6 +136,8 @@ def _criterion(table: dict[str, Any], where: Path) -> Criterion:
     check_choice(table["comparator"], COMPARATORS, f"{label}: comparator", ProfileError)
     if "aggregate" in table:
         check_choice(table["aggregate"], AGGREGATES, f"{label}: aggregate", ProfileError)
+    for precision in table.get("applies_to", []):
+        check_choice(precision, PRECISIONS, f"{label}: applies_to", ProfileError)
     for precision, value in table.get("by_precision", {}).items():
         check_choice(precision, PRECISIONS, f"{label}: by_precision key", ProfileError)
         check_type(value, float, f"{label}: by_precision.{precision}", ProfileError)

@@ -1,20 +1,24 @@
 """Progress for the long phases of a sign-off run, without breaking pytest's output.
 
-On a terminal, a phase shows as one live line that redraws as it advances and is replaced by
-its closing line; in a CI log (no TTY) each phase writes one line when it starts and one when it ends,
-nothing in between. Output goes through pytest's terminal writer with capture suspended, the way
-pytest's own live logging does. Under pytest-xdist the workers have no terminal: progress is silent
-there (the controller shows pytest's own progress).
+On a terminal, a phase shows as one live line that redraws as it advances and is replaced by its closing
+line; in a CI log (no TTY) each phase writes one line when it starts and one when it ends, and a line with
+where it is at least every HEARTBEAT_S seconds in between (a LoadGen scenario, the latency grid, a model
+build): a log over SSH or in CI never goes quiet for long. Output goes through pytest's terminal writer with
+capture suspended, the way pytest's own live logging does. Under pytest-xdist the workers have no terminal:
+progress is silent there (the controller shows pytest's own progress).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import pytest
+
+from modelprep.progress import HEARTBEAT_S, StepLog
 
 
 @dataclass
@@ -34,6 +38,27 @@ class Phase:
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started
 
+    def steps(self) -> StepLog:
+        """A StepLog whose lines (a build's steps, and its heartbeat when a step runs long) go to this phase."""
+        return StepLog(self.name, stream=_PhaseStream(self), live=False)
+
+
+class _PhaseStream:
+    """A text stream that hands each line to a phase's update()."""
+
+    def __init__(self, phase: Phase):
+        self.phase = phase
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self.phase.update(text.strip().removeprefix(f"{self.phase.name}: "))
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
 
 class ProgressReporter:
     """Writes phase lines to pytest's terminal; a no-op where there is none (xdist workers, -p no:terminal)."""
@@ -41,6 +66,8 @@ class ProgressReporter:
     def __init__(self, config: pytest.Config | None):
         self.config = config
         self._last_draw = 0.0
+        self._last_line = time.perf_counter()  # when a log (not a terminal) last got a line
+        self._lock = threading.Lock()  # a build's heartbeat speaks from its own thread
 
     @property
     def terminal(self):
@@ -57,10 +84,17 @@ class ProgressReporter:
     def draw(self, line: str, *, final: bool) -> None:
         if self.terminal is None:
             return
+        with self._lock:
+            self._draw(line, final)
+
+    def _draw(self, line: str, final: bool) -> None:
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         now = time.perf_counter()
-        if not final and (not self.live or now - self._last_draw < 0.2):
-            return  # a CI log gets no redraws; a terminal at most five a second
+        if not final and self.live and now - self._last_draw < 0.2:
+            return  # a terminal at most five redraws a second
+        if not final and not self.live and now - self._last_line < HEARTBEAT_S:
+            return  # a log: a line when a phase starts and ends, and one at least every HEARTBEAT_S between
+        self._last_line = now
         self._last_draw = now
         suspend = capture.global_and_fixture_disabled() if capture else nullcontext()
         with suspend:

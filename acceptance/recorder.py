@@ -16,6 +16,7 @@ from rich.console import Console
 from acceptance.baseline import compare, differences
 from acceptance.environment import describe_environment
 from acceptance.report.render import render
+from acceptance.report.serial import from_jsonable
 from acceptance.report.signoff import (
     Comparison,
     CriterionResult,
@@ -28,6 +29,7 @@ from acceptance.report.vocabulary import Status, TestOutcome
 from acceptance.run_record import finish_run
 from acceptance.signoff_run import SignoffRun
 from acceptance.verdict import Outcome, judge, verdict_of
+from modelprep.graph_audit import GraphAudit
 from runtime.errors import first_line
 from runtime.manifest import load_manifest
 
@@ -123,9 +125,11 @@ class SignoffRecorder:
                 result.reason = "no acceptance test measures this id: a typo in the profile?"
         comparison = self._compare(results, model, environment)
         grid = state.run_dir / "latency-grid.json"
+        audits = sorted(state.run_dir.glob("graph-*.json"))
         return SignoffReport(
             verdict=verdict_of(results, run.ended), profile=state.profile.name, model=model, environment=environment,
             criteria=results, run=run, comparison=comparison,
+            graph=from_jsonable(GraphAudit, json.loads(audits[0].read_text()), str(audits[0])) if audits else None,
             measurements=Measurements(latency_cells=json.loads(grid.read_text()) if grid.is_file() else []))
 
     def _compare(self, results: list[CriterionResult], model: TestedModel, environment) -> Comparison | None:

@@ -21,8 +21,9 @@ from acceptance.profile import Profile, ProfileError, load_profile
 from acceptance.progress import ProgressReporter
 from acceptance.run_record import archive_previous, start_run
 from acceptance.signoff_run import SignoffRun
+from modelprep.graph_audit import audit_graph
 from runtime.artifact import verified_sha256
-from runtime.errors import EmbeddingError
+from runtime.errors import EmbeddingError, ManifestError
 from runtime.manifest import ModelManifest, cache_root, load_manifest
 from runtime.session import SessionConfig, available_providers, plan_providers
 
@@ -88,7 +89,12 @@ def _deployment(config: pytest.Config) -> tuple[ModelManifest, Profile]:
     if config.getoption("--inject-fault"):
         parse_fault(config.getoption("--inject-fault"))
     manifest = load_manifest(config.getoption("--model"))
-    profile = load_profile(config.getoption("--accept-profile")).for_precision(manifest.precision)
+    if manifest.onnx_path.is_file():  # built already: its precision is checked before anything runs
+        wrong = audit_graph(manifest.onnx_path).claim_error(manifest.precision)
+        if wrong:
+            raise ManifestError(f"{manifest.path}: {wrong}")
+    computes_in = manifest.compute_precisions | ({"fp16"} if config.getoption("--trt-fp16") else set())
+    profile = load_profile(config.getoption("--accept-profile")).for_deployment(manifest.precision, computes_in)
     if config.getoption("--strict-provider"):
         # One clear message at start-up (the missing library, what to install), not one error per test.
         plan_providers(SessionConfig(providers=(config.getoption("--provider"),), strict=True), available_providers())

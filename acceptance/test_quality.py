@@ -7,6 +7,7 @@ import pytest
 
 from acceptance.allure_report import attach_file, attach_json
 from acceptance.corpora import labelled_set, parity_classes, parity_texts, retrieval_corpus, triplets
+from acceptance.layerwise import layerwise_parity
 from acceptance.metrics import (
     AGREEMENT_DEFINITION,
     LABELLED_DEFINITION,
@@ -18,10 +19,14 @@ from acceptance.metrics import (
     top_k,
 )
 from acceptance.report import plots
+from acceptance.report.serial import to_jsonable
 from acceptance.stages import compare_hidden_states, compare_tokenizers, first_divergence
 from acceptance.stages import sample as stage_sample
+from runtime.errors import DegenerateOutputError
+from runtime.manifest import baseline_manifest
 
 KINDS = ("document", "query")
+DIAGNOSED_TEXTS = 3  # the worst documents the layer-wise diagnosis compares
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +46,28 @@ def parity(embedder, reference, profile, progress):
             phase.update(f"batch size {size}")
             for kind in KINDS:
                 deployed[(kind, size)] = deployed[("document", size)] if same and kind == "query" else \
-                    embedder.encode(texts, kind=kind, batch_size=size)
+                    encode_or_nan(embedder, texts, kind, size)
     return texts, deployed, baseline
+
+
+def encode_or_nan(embedder, texts: list[str], kind: str, batch_size: int) -> np.ndarray:
+    """The deployment's vectors; a text whose vector is not finite (an fp16 overflow) gets a NaN row, which the
+    parity criterion counts as a cosine of -1, instead of stopping the measurement."""
+    try:
+        return embedder.encode(texts, kind=kind, batch_size=batch_size)
+    except DegenerateOutputError:
+        rows = []
+        for text in texts:
+            try:
+                rows.append(embedder.encode([text], kind=kind)[0])
+            except DegenerateOutputError:
+                rows.append(np.full(embedder.dim, np.nan, dtype=np.float32))
+        return np.stack(rows)
 
 
 @pytest.mark.parity
 @pytest.mark.criterion("parity.min_cosine")
-def test_parity_min_cosine(parity, embedder, reference, criterion, reports_dir):
+def test_parity_min_cosine(parity, embedder, reference, criterion, session_config, reports_dir):
     texts, deployed, baseline = parity
     by_size = {}
     for (kind, size), ours in deployed.items():
@@ -65,6 +85,10 @@ def test_parity_min_cosine(parity, embedder, reference, criterion, reports_dir):
               "pooled": {"min_cosine": measured, "batch_size": worst_size}}
     diverges = first_divergence(tokens, hidden, measured, criterion.target)
     stages["first_divergence"] = diverges
+    layers = diagnose_layers(embedder, reference, criterion, session_config, texts, by_size[worst_size][0], measured)
+    if layers is not None:
+        attach_file(plots.layerwise(layers, embedder.manifest.id, reports_dir / "plots"))
+        diverges = f"{layers.summary()}; {diverges}" if diverges else layers.summary()
     attach_file(plots.parity_histogram(cos.tolist(), criterion.target, criterion.criterion.comparator,
                                        embedder.manifest.id, reports_dir / "plots"))
     attach_json("parity-stages.json", stages)
@@ -74,7 +98,22 @@ def test_parity_min_cosine(parity, embedder, reference, criterion, reports_dir):
         min_cosine_by_batch_size={s: float(np.nan_to_num(np.concatenate(c), nan=-1.0).min())
                                   for s, c in by_size.items()},
         error_stats=error_stats(stack, base), stages=stages, cosines=[round(float(c), 7) for c in cos],
+        layerwise=to_jsonable(layers) if layers else None,
+        first_divergent_layer=layers.first_divergent_layer if layers else None,
     )
+
+
+def diagnose_layers(embedder, reference, criterion, session_config, texts, document_cosines, measured):
+    """Layer by layer against the baseline, on the worst documents: when parity missed its target, or on
+    request (--diagnose parity). A passing run pays nothing for it."""
+    asked = "parity" in (criterion.item.config.getoption("--diagnose") or [])
+    if criterion.criterion.passes(measured) and not asked:
+        return None
+    worst = [texts[i] for i in np.argsort(np.nan_to_num(document_cosines, nan=-2.0))[:DIAGNOSED_TEXTS]]
+    layers = baseline_manifest(embedder.manifest).layers
+    if not layers:
+        return None  # the manifest names no layers to compare ([layers])
+    return layerwise_parity(embedder, reference, worst, "document", criterion.target, layers, session_config)
 
 
 @pytest.mark.norm

@@ -75,3 +75,25 @@ def test_tensorrt_engine_build(trt_cache_runs, criterion):
 def test_tensorrt_engine_load(trt_cache_runs, criterion):
     _, warm = trt_cache_runs
     criterion.check(warm["create_s"], **warm)
+
+
+#: The engine inspector's name for each deployment precision (acceptance/probe.py's engine_precisions).
+ENGINE_TYPES = {"fp8": "FP8", "int8": "Int8", "fp16": "Half"}
+
+
+@pytest.mark.resources
+@pytest.mark.tensorrt
+@pytest.mark.gpu
+@pytest.mark.criterion("tensorrt.engine_precision")
+def test_tensorrt_engine_runs_in_the_deployment_precision(trt_cache_runs, manifest, pytestconfig, criterion):
+    """The engine's layers, read with TensorRT's engine inspector, run in the precision the deployment claims:
+    a flag is not evidence (TensorRT 11 builds strongly typed networks and ignores precision flags), and a
+    Q/DQ graph TensorRT could not fuse runs its MatMuls in fp32/fp16 around the Q/DQ pairs."""
+    cold, _ = trt_cache_runs
+    precision = "fp16" if manifest.precision == "fp32" and pytestconfig.getoption("--trt-fp16") else manifest.precision
+    layers = (cold.get("engine_precisions") or {})
+    if layers.get("status") != "measured":
+        pytest.skip(f"the engine's layer precisions are unknown: {layers.get('reason', 'no engine inspected')}")
+    counts = layers["layer_output_types"]
+    share = counts.get(ENGINE_TYPES[precision], 0) / max(1, sum(counts.values()))
+    criterion.check(share, precision=precision, layer_output_types=counts, engine=layers.get("engine"))

@@ -11,17 +11,36 @@ import hashlib
 import importlib.util
 import json
 import shutil
+import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
 from filelock import FileLock
 
+from modelprep.graph_audit import audit_graph
 from modelprep.onnx_export import export_and_gate, gate_and_record
-from modelprep.precision import Int8Recipe, to_fp16, to_int8
+from modelprep.precision import (
+    Recipe,
+    VariantBuild,
+    build_with_recipe,
+    compute_nodes,
+    fp16_overflows,
+    modelopt_quantize,
+    ort_dynamic_quantize,
+    save_calibration,
+    to_fp16,
+)
 from modelprep.progress import StepLog
 from modelprep.staging import build_into
 from runtime.artifact import RECORD_VERSION, is_cache_entry, read_record, sha256_file
-from runtime.errors import EmbeddingError, ExportError, ManifestError, ModelFileError, first_line
+from runtime.errors import (
+    DegenerateOutputError,
+    EmbeddingError,
+    ExportError,
+    ManifestError,
+    ModelFileError,
+    first_line,
+)
 from runtime.manifest import ModelManifest, Source, cache_root, load_manifest
 from runtime.paths import corpora_dir, read_lines
 
@@ -50,7 +69,7 @@ def checkpoint_dir(manifest: ModelManifest) -> Path | str:
     if source.kind == "hf":
         return source.options["checkpoint"]
     if source.kind == "precision-of":
-        return checkpoint_dir(load_manifest(source.options["base"]))
+        return checkpoint_dir(base_of(manifest))
     raise ManifestError(f"{manifest.path}: unknown [source] kind {source.kind!r}")
 
 
@@ -145,65 +164,126 @@ def ensure_artifacts(manifest: ModelManifest, *, rebuild: bool = False, log: Ste
                           "artifacts there are kept as they were") from exc
 
 
-PRECISION_BUILDS = ("fp16", "int8", "bf16")
+PRECISION_BUILDS = ("fp16", "int8", "fp8", "bf16")
 
 
 def build_precision_variant(manifest: ModelManifest, checkpoint: Path | str, out: Path, record: dict,
                             log: StepLog) -> None:
-    """Convert the base model's export to another precision, then gate it against PyTorch fp32."""
-    base = load_manifest(manifest.source.options["base"])
-    ensure_artifacts(base)
+    """Convert the base model's export to another precision with the manifest's recipe, then gate it
+    against PyTorch fp32."""
+    base = base_of(manifest)
+    ensure_artifacts(base, log=log)
     precision = manifest.source.options["precision"]
     if precision not in PRECISION_BUILDS:
-        raise ManifestError(f"{manifest.path}: precision-of builds {', '.join(PRECISION_BUILDS)}; "
-                            "FP8 needs modelprep.precision.to_fp8_qdq (NVIDIA ModelOpt, on a GPU)")
+        raise ManifestError(f"{manifest.path}: precision-of builds {', '.join(PRECISION_BUILDS)}, not {precision!r}")
     made: dict = {}
-    if precision == "fp16":
-        to_fp16(base.onnx_path, out / "model.onnx")
-    elif precision == "int8":
-        recipe = Int8Recipe.from_options(manifest.source.options.get("int8", {}))
-        made["int8"] = build_int8(base, out / "model.onnx", recipe,
-                                  log)
-    else:  # bf16 is how OpenVINO executes the fp32 graph (runtime.embedder.EXECUTED_PRECISIONS)
+    if precision == "bf16":  # how OpenVINO executes the fp32 graph (runtime.embedder.EXECUTED_PRECISIONS)
         shutil.copy2(base.onnx_path, out / "model.onnx")
         made["executed_as"] = "the fp32 graph, run by OpenVINO with INFERENCE_PRECISION_HINT=bf16"
+    else:
+        recipe = Recipe.from_options(precision, manifest.source.options.get("recipe", {}))
+        made["recipe_result"] = build_variant(base, precision, recipe, out / "model.onnx", log)
+    audit = audit_graph(out / "model.onnx")
+    made["graph"] = {"precision": audit.precision, "qdq_pairs": audit.qdq_pairs, "quantized_to": audit.quantized_to,
+                     "quantized_nodes": audit.quantized_nodes, "dynamic_quantization": audit.dynamic_quantization}
+    wrong = audit.claim_error(manifest.precision)
+    if wrong:
+        raise ManifestError(f"{manifest.path}: {wrong}")
     shutil.copy2(base.tokenizer_path, out / "tokenizer.json")
     log.step(f"parity gate for {manifest.id} vs PyTorch fp32")
     gate_and_record(manifest, checkpoint, out, {"converted_from": base.id, "precision": precision, **made, **record})
 
 
-def build_int8(base: ModelManifest, dst: Path, recipe: Int8Recipe, log: StepLog | None = None) -> dict:
-    """Static Q/DQ int8 of the base graph, calibrated on synthetic text of the fixture vocabulary and
-    swept on another such set against the base fp32 graph (never on the corpora the criteria use)."""
-    import numpy as np
+def base_of(manifest: ModelManifest) -> ModelManifest:
+    """The manifest a precision-of variant converts: a built-in name, or a .toml path beside this manifest."""
+    base = manifest.source.options["base"]
+    if base.endswith(".toml") and manifest.path is not None and not Path(base).is_absolute():
+        return load_manifest(manifest.path.parent / base)
+    return load_manifest(base)
 
+
+def build_variant(base: ModelManifest, precision: str, recipe: Recipe, dst: Path, log: StepLog | None = None) -> dict:
+    """The base graph in `precision` by the recipe's tool; the layers kept in fp32 are the recipe's, checked
+    on the dev set, or bisected against it (synthetic texts of the fixture vocabulary, never a corpus a
+    criterion uses)."""
     from modelprep.texts import corpus
     from runtime.embedder import Embedder
-    from runtime.session import SessionConfig, create_session
 
     embedder = Embedder.load(base)
-    say = log.step if log is not None else (lambda text: None)
+    dev = corpus(recipe.dev_texts, low=1, high=160, seed=2)
+    fp16_nodes = compute_nodes(base.onnx_path, recipe.op_types, weights_only=False) if precision == "fp16" else []
+    record: dict = {"dev_set": f"{recipe.dev_texts} synthetic texts (seed 2), min cosine and top-10 agreement "
+                               "against the fp32 ONNX graph"}
+    with tempfile.TemporaryDirectory(prefix=f".{precision}-build.", dir=dst.parent) as tmp:
+        make = _maker(base, precision, recipe, embedder, Path(tmp), record)
+        judge = dev_set_judge(embedder, dev, fp16_nodes=fp16_nodes)
+        if fp16_nodes:  # which layers overflow fp16 with none kept in fp32: what the bisection must fix
+            make(Path(tmp) / "all-fp16.onnx", ())
+            feeds = [embedder.tokenizer.pad(embedder.tokenizer.encode(dev)[i:i + 16]).feeds(embedder.input_names)
+                     for i in range(0, len(dev), 16)]
+            record["fp16_overflows"] = fp16_overflows(Path(tmp) / "all-fp16.onnx", base.onnx_path, fp16_nodes, feeds)
+        record |= build_with_recipe(base.onnx_path, dst, precision, recipe, VariantBuild(make, judge),
+                                    log.step if log is not None else (lambda text: None))
+    return record
 
-    def feeds(texts: list[str], batch: int) -> list[dict]:
-        encodings = embedder.tokenizer.encode(texts)
-        return [embedder.tokenizer.pad(encodings[i:i + batch]).feeds(embedder.input_names)
-                for i in range(0, len(encodings), batch)]
 
-    dev = feeds(corpus(recipe.dev_texts, low=1, high=160, seed=2), 16)
-    reference = [embedder.postprocess(embedder.session.run([base.output], f)[0], f["attention_mask"]) for f in dev]
+def _maker(base: ModelManifest, precision: str, recipe: Recipe, embedder, work: Path, record: dict):
+    """How the recipe's tool makes the variant with some layers kept in fp32: (destination, kept) -> its record.
+    ModelOpt calibrates on synthetic texts (seed 1), one text per feed; their hash goes into `record`."""
+    from modelprep.texts import corpus
 
-    def evaluate(path: Path) -> np.ndarray:
+    if recipe.tool == "modelopt":
+        calibration = work / "calibration.npz"
+        feeds = [embedder.tokenizer.pad([e]).feeds(embedder.input_names)
+                 for e in embedder.tokenizer.encode(corpus(recipe.calibration_texts, low=1, high=240, seed=1))]
+        record["calibration_set"] = {
+            "texts": recipe.calibration_texts, "sha256": save_calibration(feeds, calibration),
+            "what": "synthetic texts (seed 1, 1-240 words of fixtures/corpora/sentences.txt's vocabulary), one text "
+                    "per feed, unpadded"}
+        return lambda path, kept: modelopt_quantize(base.onnx_path, path, precision, recipe, calibration, kept)
+    if recipe.tool == "ort-dynamic":
+        return lambda path, kept: ort_dynamic_quantize(base.onnx_path, path, recipe, kept)
+
+    def fp16(path: Path, kept: tuple[str, ...]) -> dict:
+        to_fp16(base.onnx_path, path, kept)
+        return {"tool": "onnxruntime.transformers.float16.convert_float_to_float16"}
+    return fp16
+
+
+def dev_set_judge(embedder, texts: list[str], batch: int = 16, fp16_nodes: tuple[str, ...] | list[str] = ()):
+    """(min cosine, top-10 agreement) of a graph's vectors against the base embedder's on `texts`. With
+    `fp16_nodes`, a graph any of whose fp16 outputs overflows on them scores a min cosine of -1: ONNX Runtime's
+    CPU provider computes most fp16 ops in fp32, so only the stored tensors show what an fp16 engine would
+    hit (modelprep.precision.fp16_overflows)."""
+    import numpy as np
+
+    from runtime.session import SessionConfig, create_session
+
+    encodings = embedder.tokenizer.encode(texts)
+    batches = [embedder.tokenizer.pad(encodings[i:i + batch]) for i in range(0, len(encodings), batch)]
+
+    def vectors(session) -> np.ndarray:
+        out = embedder.manifest.output
+        return np.concatenate([embedder.postprocess(session.run([out], b.feeds(embedder.input_names))[0],
+                                                    b.attention_mask) for b in batches])
+
+    reference = vectors(embedder.session)
+    top_ref = np.argsort(-(reference @ reference.T), axis=1)[:, :10]
+
+    def judge(path: Path) -> tuple[float, float]:
+        feeds = [b.feeds(embedder.input_names) for b in batches]
+        if fp16_nodes and fp16_overflows(path, embedder.manifest.onnx_path, list(fp16_nodes), feeds):
+            return -1.0, 0.0
         session, _ = create_session(path, SessionConfig(record_placement=False))
-        return np.concatenate([np.sum(embedder.postprocess(session.run([base.output], f)[0], f["attention_mask"]) * ref,
-                                      1)
-                               for f, ref in zip(dev, reference, strict=True)])
+        try:
+            ours = vectors(session)
+        except DegenerateOutputError:  # non-finite vectors: as wrong as a variant gets
+            return -1.0, 0.0
+        top = np.argsort(-(ours @ ours.T), axis=1)[:, :10]
+        recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(top, top_ref, strict=True)]))
+        return float(np.min(np.sum(ours * reference, axis=1))), recall
 
-    calibration = feeds(corpus(recipe.calibration_texts, low=1, high=240, seed=1), 1) if recipe.mode == "static" else []
-    return to_int8(base.onnx_path, dst, calibration=calibration, evaluate=evaluate,
-                       recipe=recipe, step=say) | {
-        "calibration_set": f"{recipe.calibration_texts} synthetic texts (seed 1, 1-240 words of "
-                           "fixtures/corpora/sentences.txt's vocabulary)",
-        "dev_set": f"{recipe.dev_texts} synthetic texts (seed 2), cosine against the fp32 ONNX graph"}
+    return judge
 
 
 def build_random_qwen3(source: Source, out: Path) -> None:
@@ -240,4 +320,12 @@ def build_random_qwen3(source: Source, out: Path) -> None:
     if config.vocab_size < tok.get_vocab_size():
         raise ManifestError(f"qwen3 config vocab_size {config.vocab_size} < tokenizer's {tok.get_vocab_size()}")
     torch.manual_seed(source.options.get("seed", 0))
-    Qwen3Model(config).eval().save_pretrained(out)
+    model = Qwen3Model(config).eval()
+    modules = dict(model.named_modules())
+    for name, factor in source.options.get("scale_modules", {}).items():
+        # A known-bad model: one module's weights scaled so its activations pass fp16's range (a test's input).
+        if name not in modules:
+            raise ManifestError(f"[source] scale_modules names {name!r}, which the model does not have")
+        with torch.no_grad():
+            modules[name].weight.mul_(float(factor))
+    model.save_pretrained(out)

@@ -1,22 +1,35 @@
-"""Precision variants of an exported graph. Every variant is judged by the same quality criteria.
+"""Precision variants of an exported graph, each made by the field's own tool from the manifest's recipe
+([source.recipe]), and each judged afterwards by the same quality criteria.
 
-fp16: ONNX Runtime's float16 converter (inputs and outputs stay fp32/int64, so the runtime does not
-change). FP8 is not a runtime flag of ONNX Runtime or TensorRT: it needs explicit
-QuantizeLinear/DequantizeLinear nodes in the graph (opset >= 19), which NVIDIA ModelOpt inserts after
-calibration. Caveats: FP8 kernels need a GPU with FP8 tensor cores (Hopper, Blackwell/Thor); ORT's CPU
-provider cannot run FP8 Q/DQ graphs, so an FP8 export can only be signed off on such a device.
+- fp16: ONNX Runtime's float16 converter (inputs and outputs stay fp32/int64, so the runtime does not change).
+- int8 and fp8 (E4M3): explicit QuantizeLinear/DequantizeLinear nodes, the way TensorRT takes them (explicit
+  quantization, strongly typed networks), inserted by NVIDIA ModelOpt's ONNX post-training quantization
+  after calibration on text. FP8 is not a runtime flag of ONNX Runtime or TensorRT. ModelOpt runs in its
+  own venv (modelprep/modelopt_worker.py). ONNX Runtime's CPU provider runs these graphs with the
+  quantization simulated where it has no integer kernel (FP8: everywhere), so their quality is judged on
+  any CPU, and FP8's speed only where TensorRT runs it.
+- int8 "ort-dynamic": ONNX Runtime's dynamic quantization (activation scales computed per batch at run
+  time). Kept as a recipe, but batch-variant by construction: the graph audit flags it.
+
+The layers kept in higher precision (`fp32_layers`) are found by bisection against the embedding criteria
+on a dev set (modelprep/layer_bisect.py) and recorded, so a rebuild quantizes once and checks the dev set.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from runtime.errors import ExportError, ManifestError
+from runtime.errors import ExportError, ManifestError, first_line
 
 #: Precisions whose speed only TensorRT gives: on a CPU their Q/DQ graph runs as simulated quantization
 #: (dequantized to fp32 before each MatMul), so a CPU time of it says nothing about that precision's speed.
@@ -24,13 +37,70 @@ SPEED_ONLY_ON_TENSORRT = {
     "fp8": "FP8's speed is TensorRT's alone (FP8 tensor cores on Hopper, Blackwell, Thor): on a CPU the Q/DQ graph "
            "is simulated, so its time is never reported as FP8 speed",
 }
+TOOLS = {"fp16": ("ort-float16",), "int8": ("modelopt", "ort-dynamic"), "fp8": ("modelopt",)}
+#: An fp16 recipe may keep any node in fp32 (an empty op_types list): a value can leave fp16's range at a
+#: product, a sum, a norm's square or a cast, not only at the MatMuls a quantization touches.
+FP16_OP_TYPES: tuple[str, ...] = ()
+#: The ModelOpt venv's Python: EMBED_SIGNOFF_QUANT_PYTHON, else the checkout's .venv-quant (make quant-venv).
+QUANT_PYTHON_ENV = "EMBED_SIGNOFF_QUANT_PYTHON"
+WORKER = Path(__file__).resolve().parent / "modelopt_worker.py"
 
 
-def to_fp16(src: str | Path, dst: str | Path) -> Path:
+@dataclass(frozen=True)
+class Recipe:
+    """How a precision variant is made, from the manifest's [source.recipe]; recorded in its artifact.json."""
+
+    tool: str
+    calibration_method: str = "max"  # ModelOpt: max or entropy
+    calibration_texts: int = 128  # synthetic texts of the fixture vocabulary, seed 1 (never a criterion's corpus)
+    high_precision_dtype: str = "fp32"  # what ModelOpt leaves unquantized runs in (fp16 as on a Thor)
+    op_types: tuple[str, ...] = ("MatMul", "Gemm")
+    fp32_layers: tuple[str, ...] | None = None  # an earlier bisection's choice; None: bisect
+    target_min_cosine: float = 0.99  # on the dev set, against the fp32 graph
+    target_recall_at_10: float = 0.95  # top-10 agreement with the fp32 graph on the dev set
+    dev_texts: int = 64  # synthetic texts, seed 2
+
+    @classmethod
+    def from_options(cls, precision: str, options: dict) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ManifestError(f"unknown {precision} recipe option {unknown[0]!r}: use {', '.join(sorted(known))}")
+        tool = options.get("tool", TOOLS.get(precision, ("?",))[0])
+        if tool not in TOOLS.get(precision, ()):
+            raise ManifestError(f"{precision} recipe: tool {tool!r}: use {', '.join(TOOLS.get(precision, ()))}")
+        layers = options.get("fp32_layers")
+        if layers is not None and (not isinstance(layers, list) or not all(isinstance(n, str) for n in layers)):
+            raise ManifestError(f"{precision} recipe: fp32_layers is a list of node names (an earlier build's "
+                                "artifact.json lists them under recipe_result.fp32_layers)")
+        tuples = {k: tuple(options[k]) for k in ("fp32_layers", "op_types") if options.get(k) is not None}
+        defaults = {"op_types": FP16_OP_TYPES} if precision == "fp16" else {}
+        return cls(**{**defaults, **options, "tool": tool, **tuples})
+
+
+def compute_nodes(onnx_path: Path, op_types: tuple[str, ...] = ("MatMul", "Gemm"),
+                  weights_only: bool = True) -> list[str]:
+    """The nodes a recipe may quantize (or keep in fp32), in graph order: of `op_types` (empty: every named
+    node, Constants too, whose values the fp16 converter would otherwise narrow), with a constant weight if
+    `weights_only`."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    constants = {i.name for i in graph.initializer} | {n.output[0] for n in graph.node if n.op_type == "Constant"}
+    return [n.name for n in graph.node if (n.op_type in op_types if op_types else n.name)
+            and (not weights_only or any(name in constants for name in n.input[1:2]))]
+
+
+def to_fp16(src: str | Path, dst: str | Path, keep_fp32: tuple[str, ...] = ()) -> Path:
+    """ONNX Runtime's float16 converter; `keep_fp32` nodes stay fp32 (casts around them)."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True, node_block_list=list(keep_fp32))
+    if keep_fp32:  # the converter appends the casts it puts around kept nodes: ORT's own sort puts them in place
+        from onnxruntime.transformers.onnx_model import OnnxModel
+
+        OnnxModel(model).topological_sort()
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(dst), save_as_external_data=model.ByteSize() > 2**31 - 2**20)
@@ -38,182 +108,163 @@ def to_fp16(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
-def to_fp8_qdq(src: str | Path, dst: str | Path, calibration: dict[str, np.ndarray]) -> Path:
-    """FP8 Q/DQ export through NVIDIA ModelOpt (the `fp8` extra). `calibration` maps graph input names
-    to arrays of real tokenized text (a few hundred rows), never random ids."""
-    try:
-        from modelopt.onnx.quantization import quantize
-    except ImportError:
-        raise ExportError(
-            "FP8 needs NVIDIA ModelOpt: pip install -e '.[fp8]' (nvidia-modelopt[onnx]) on a machine with CUDA; "
-            "there is no FP8 flag in ONNX Runtime or TensorRT to use instead"
-        ) from None
-    quantize(onnx_path=str(src), quantize_mode="fp8", calibration_data=calibration, output_path=str(dst),
-             high_precision_dtype="fp16")
-    return Path(dst)
+#: |values| this large in an fp32 graph are sentinels (an attention mask's "minus infinity"), not activations.
+SENTINEL = 1e30
 
 
-# --- int8: static Q/DQ with calibration, and a per-layer sensitivity sweep ---------------------------
-
-@dataclass(frozen=True)
-class Int8Recipe:
-    """How an int8 variant is made; every field is recorded in the variant's artifact.json.
-
-    Weights int8 per output channel, activations uint8 (asymmetric: the GELU and softmax outputs are
-    one-sided), MinMax ranges from real text. Only MatMuls with a constant weight are quantized by
-    default (the two attention products have two activations and cost the most accuracy)."""
-
-    target_min_cosine: float = 0.99  # the sweep keeps layers in fp32 until its dev set clears this
-    # "static": Q/DQ with ranges calibrated on text; "dynamic": activation ranges computed per batch at
-    # run time (ORT's DynamicQuantizeLinear + MatMulInteger), no calibration.
-    mode: str = "static"
-    per_channel: bool = True
-    activation_type: str = "uint8"
-    weight_type: str = "int8"
-    calibration_method: str = "minmax"
-    weights_only_matmuls: bool = True
-    calibration_texts: int = 128
-    dev_texts: int = 64
-    max_fp32_layers: int = 24  # the sweep stops here: past it, int8 buys little speed
-    # The layers to keep in fp32, as an earlier sweep chose them (its artifact.json's "fp32_layers"):
-    # the build then quantizes once and checks the dev set instead of sweeping (48 quantizations of
-    # MiniLM, about two minutes on 2 cores). None: sweep. A list that misses the target is swept again.
-    fp32_layers: tuple[str, ...] | None = None
-
-    @classmethod
-    def from_options(cls, options: dict) -> Int8Recipe:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ManifestError(f"unknown int8 recipe option {unknown[0]!r}: use {', '.join(sorted(known))}")
-        layers = options.get("fp32_layers")
-        if layers is not None and (not isinstance(layers, list) or not all(isinstance(n, str) for n in layers)):
-            raise ManifestError("int8 recipe: fp32_layers is a list of node names (an earlier build's "
-                                "artifact.json lists them under int8.fp32_layers)")
-        return cls(**{**options, **({"fp32_layers": tuple(layers)} if layers is not None else {})})
-
-
-def _quant_types(recipe: Int8Recipe):
-    from onnxruntime.quantization import CalibrationMethod, QuantType
-
-    types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
-    try:
-        return types[recipe.activation_type], types[recipe.weight_type], methods[recipe.calibration_method]
-    except KeyError as exc:
-        raise ManifestError(f"int8 recipe: unknown type or calibration method {exc.args[0]!r}") from None
-
-
-def quantizable_nodes(onnx_path: Path, weights_only: bool) -> list[str]:
-    """The MatMul/Gemm nodes the quantizer would touch, in graph order."""
+def fp16_overflows(graph: Path, reference: Path, nodes: list[str], feeds: list[dict[str, np.ndarray]]) -> list[str]:
+    """The nodes among `nodes` whose fp16 output is not finite on `feeds` where the fp32 `reference` graph's is
+    an ordinary finite value. Their outputs are marked as graph outputs (Polygraphy), so ONNX Runtime must
+    store them in their declared type: its CPU provider computes most fp16 ops in fp32 in between, which hides
+    an overflow an fp16 engine (TensorRT) would hit."""
     import onnx
 
-    graph = onnx.load(str(onnx_path), load_external_data=False).graph
-    constants = {i.name for i in graph.initializer} | {
-        n.output[0] for n in graph.node if n.op_type == "Constant"}
-    return [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm")
-            and (not weights_only or any(name in constants for name in n.input[1:2]))]
+    model = onnx.load(str(graph))
+    wanted = set(nodes)
+    produced = {node.output[0]: node.name for node in model.graph.node
+                if node.name in wanted and node.output and node.op_type not in ("Constant", "Identity")}  # activations
+    types = {v.name: v.type.tensor_type.elem_type for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    halves = [t for t in produced if types.get(t) == onnx.TensorProto.FLOAT16]
+    if not halves:
+        return []
+    ours, theirs = (_marked_outputs(path, halves, feeds) for path in (graph, reference))
+    bad = {produced[t] for t in set(ours) & set(theirs) for a, b in zip(ours[t], theirs[t], strict=True)
+           if not np.isfinite(a).all() and np.isfinite(b).all() and np.abs(b).max(initial=0.0) < SENTINEL}
+    return [n for n in nodes if n in bad]
 
 
-def to_int8(src: str | Path, dst: str | Path, *, calibration: list[dict[str, np.ndarray]], evaluate,
-            recipe: Int8Recipe = Int8Recipe(), step=lambda text: None) -> dict:
-    """int8 of `src` into `dst` (recipe.mode: static Q/DQ or dynamic), keeping the layers that cost the
-    most cosine in fp32.
+def _marked_outputs(graph: Path, tensors: list[str], feeds: list[dict[str, np.ndarray]]) -> dict[str, list]:
+    """`tensors` of the graph, marked as outputs with Polygraphy, for each feed (CPU provider)."""
+    import onnx
+    import onnxruntime as ort
+    from polygraphy.backend.onnx import modify_outputs
+    from polygraphy.backend.onnx.util import all_tensor_names
 
-    `calibration` (static only): input feeds of real text, one text each (padding would widen the ranges);
-    `evaluate(path) -> cosines` on the dev set against the fp32 graph. The sweep quantizes each
-    layer alone and measures what it costs, then keeps the costliest layers in fp32, one at a time,
-    until the dev set's minimum cosine clears recipe.target_min_cosine or max_fp32_layers is reached.
-    With recipe.fp32_layers (an earlier sweep's choice) it quantizes once and sweeps only if that misses.
-    Returns the record: the recipe, the cost of each layer (None without a sweep), and each step."""
-    import logging
+    model = onnx.load(str(graph))
+    known = set(all_tensor_names(model, include_inputs=True))
+    tensors = [t for t in tensors if t in known]  # what Polygraphy can mark (a renamed graph output is not)
+    marked = modify_outputs(model, outputs=tensors)
+    with tempfile.TemporaryDirectory(prefix="marked-") as tmp:
+        path = Path(tmp) / "marked.onnx"
+        onnx.save(marked, str(path), save_as_external_data=marked.ByteSize() > 2**31 - 2**20)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        runs = [session.run(tensors, feed) for feed in feeds]
+    return {t: [run[i] for run in runs] for i, t in enumerate(tensors)}
 
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_dynamic, quantize_static
 
-    if recipe.mode not in ("static", "dynamic"):
-        raise ManifestError(f"int8 recipe: mode {recipe.mode!r}: use static or dynamic")
-    # The quantizer asks on the root logger, at every call, for a pre-processing step that would rewrite
-    # the graph the sweep measures; the recipe leaves the graph as exported. Quiet for the sweep only.
-    root, root_level = logging.getLogger(), logging.getLogger().level
-    src, dst = Path(src), Path(dst)
-    activation, weight, method = _quant_types(recipe)
-    nodes = quantizable_nodes(src, recipe.weights_only_matmuls)  # before the work dir: a bad graph leaves none
-    work = Path(tempfile.mkdtemp(prefix=".int8.", dir=dst.parent))
-    cache = work / "calibration.json"
+def quant_python() -> Path:
+    """The Python of the venv ModelOpt lives in; an ExportError that says how to make it when there is none."""
+    configured = os.environ.get(QUANT_PYTHON_ENV)
+    checkout = Path(__file__).resolve().parent.parent
+    python = Path(configured) if configured else checkout / ".venv-quant" / "bin" / "python"
+    if not python.is_file():
+        raise ExportError(
+            f"int8 and fp8 variants are built by NVIDIA ModelOpt, which lives in its own venv, and there is none at "
+            f"{python}: run `make quant-venv` (or set {QUANT_PYTHON_ENV} to a Python with nvidia-modelopt)")
+    return python
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self._feeds = iter(calibration)
 
-        def get_next(self):
-            return next(self._feeds, None)
+def save_calibration(feeds: list[dict[str, np.ndarray]], path: Path) -> str:
+    """The calibration feeds (one text each, unpadded) as ModelOpt's worker reads them; their sha256."""
+    arrays = {f"{name}/{i}": array for i, feed in enumerate(feeds) for name, array in feed.items()}
+    np.savez(path, **arrays)
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        digest.update(key.encode() + np.ascontiguousarray(arrays[key]).tobytes())
+    return digest.hexdigest()
 
-    def quantize(path: Path, *, include=None, exclude=()) -> Path:
-        if recipe.mode == "dynamic":
-            quantize_dynamic(str(src), str(path), op_types_to_quantize=["MatMul", "Gemm"],
-                             per_channel=recipe.per_channel, weight_type=weight,
-                             nodes_to_quantize=include or nodes, nodes_to_exclude=list(exclude),
-                             extra_options={"MatMulConstBOnly": recipe.weights_only_matmuls})
-            return path
-        quantize_static(
-            str(src), str(path), Reader() if not cache.exists() else None, quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=["MatMul", "Gemm"], per_channel=recipe.per_channel,
-            activation_type=activation, weight_type=weight, calibrate_method=method,
-            nodes_to_quantize=include or nodes, nodes_to_exclude=list(exclude),
-            calibration_cache_path=str(cache),
-            extra_options={"MatMulConstBOnly": recipe.weights_only_matmuls},
-        )
-        return path
 
-    def result(kept: list[str], steps: list[dict], cost: dict[str, float] | None, best: Path) -> dict:
-        shutil.copy2(best, dst)
-        return {
-            "recipe": asdict(recipe), "quantized_layers": len(nodes) - len(kept), "fp32_layers": kept,
-            "layer_cost": None if cost is None else dict(sorted(cost.items(), key=lambda kv: kv[1], reverse=True)),
-            "sweep": steps, "dev_min_cosine": steps[-1]["dev_min_cosine"],
-            "target_met": steps[-1]["dev_min_cosine"] >= recipe.target_min_cosine,
-        }
+def modelopt_quantize(src: Path, dst: Path, precision: str, recipe: Recipe, calibration: Path,
+                      keep_fp32: tuple[str, ...]) -> dict:
+    """One ModelOpt quantization of `src` into `dst`, `keep_fp32` left unquantized; ModelOpt's own record."""
+    options = {"quantize_mode": precision, "calibration_method": recipe.calibration_method,
+               "high_precision_dtype": recipe.high_precision_dtype, "op_types_to_quantize": list(recipe.op_types),
+               "nodes_to_exclude": list(keep_fp32) or None}
+    with tempfile.TemporaryDirectory(prefix="modelopt-call-") as tmp:
+        (Path(tmp) / "options.json").write_text(json.dumps(options))
+        record = Path(tmp) / "record.json"
+        # -P: the worker's folder (modelprep/) is not put on sys.path, where it would shadow nothing but
+        # could shadow everything.
+        done = subprocess.run([str(quant_python()), "-P", str(WORKER), "--src", str(src), "--out", str(dst),
+                               "--calibration", str(calibration), "--options", str(Path(tmp) / "options.json"),
+                               "--record", str(record)], capture_output=True, text=True)
+        if done.returncode != 0 or not record.is_file():
+            lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()] or ["no output"]
+            raise ExportError(f"ModelOpt's {precision} quantization of {src.name} failed (exit {done.returncode}): "
+                              f"{first_line(lines[-1], 400)}")
+        return json.loads(record.read_text())
 
-    root.setLevel(logging.ERROR)
+
+def ort_dynamic_quantize(src: Path, dst: Path, recipe: Recipe, keep_fp32: tuple[str, ...]) -> dict:
+    """ONNX Runtime's dynamic int8 quantization (per-channel weights; activation scales per batch)."""
+    import onnxruntime
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(recipe.op_types), per_channel=True,
+                     weight_type=QuantType.QInt8, nodes_to_exclude=list(keep_fp32),
+                     extra_options={"MatMulConstBOnly": True})
+    return {"tool": "onnxruntime.quantization.quantize_dynamic", "version": onnxruntime.__version__}
+
+
+@dataclass(frozen=True)
+class VariantBuild:
+    """How to make one variant with some layers kept in fp32, and how to judge it on the dev set."""
+
+    make: Callable[[Path, tuple[str, ...]], dict]  # (destination, fp32 layers) -> the tool's record
+    judge: Callable[[Path], tuple[float, float]]  # graph -> (dev min cosine, dev recall@10)
+
+
+def build_with_recipe(src: Path, dst: Path, precision: str, recipe: Recipe, build: VariantBuild,
+                      step: Callable[[str], None] = lambda text: None) -> dict:
+    """The variant of `src` into `dst`: with the recipe's fp32_layers once (and a check of the dev set), or, when
+    there are none or they miss the targets, with the layers a bisection finds. Returns the record."""
+    from modelprep.layer_bisect import Judgement, bisect_fp32_layers
+
+    # Every node of the recipe's op types the tool may change: ModelOpt also quantizes the attention products
+    # (MatMuls of two activations), ONNX Runtime's dynamic recipe only MatMuls with a constant weight.
+    candidates = compute_nodes(src, recipe.op_types, weights_only=recipe.tool == "ort-dynamic")
+    unknown = [n for n in recipe.fp32_layers or () if n not in candidates]
+    if unknown:
+        raise ManifestError(
+            f"{precision} recipe: fp32_layers names {unknown[0]!r}, which is not a layer of {src.name} (the export's "
+            "node names changed?): remove fp32_layers to bisect again, then copy the new list from the build's record "
+            "(artifact.json)")
+    work = Path(tempfile.mkdtemp(prefix=f".{precision}.", dir=dst.parent))
+    records: dict[tuple[str, ...], dict] = {}
+
+    def judged(kept: tuple[str, ...]) -> Judgement:
+        path = work / f"keep{len(records)}.onnx"
+        records[kept] = build.make(path, kept) | {"graph": str(path)}
+        cosine, recall = build.judge(path)
+        passed = cosine >= recipe.target_min_cosine and recall >= recipe.target_recall_at_10
+        return Judgement(kept, cosine, recall, passed)
+
     try:
+        history: list[dict] = []
         if recipe.fp32_layers is not None:
-            unknown = [n for n in recipe.fp32_layers if n not in nodes]
-            if unknown:
-                raise ManifestError(
-                    f"int8 recipe: fp32_layers names {unknown[0]!r}, which is not a quantizable layer of {src.name} "
-                    f"(the export's node names changed?): remove fp32_layers to sweep again, then copy the new "
-                    f"list from the build's artifact.json")
-            kept = list(recipe.fp32_layers)
-            step(f"int8 ({recipe.mode}): the recipe's {len(kept)} layer(s) kept in fp32, "
-                 f"the other {len(nodes) - len(kept)} quantized")
-            best = quantize(work / "recipe.onnx", exclude=kept)
-            reached = float(np.min(evaluate(best)))
-            recorded = [{"fp32_layers": len(kept), "from": "the recipe's fp32_layers", "dev_min_cosine": reached}]
-            if reached >= recipe.target_min_cosine:
-                return result(kept, recorded, None, best)
-            step(f"int8: the recipe's fp32 layers give dev min cosine {reached:.4f} < {recipe.target_min_cosine}: "
-                 "sweeping again (put the new fp32_layers from artifact.json in the manifest)")
-        else:
-            recorded = []
-        step(f"int8 ({recipe.mode}): " + (f"calibrating on {len(calibration)} texts" if recipe.mode == "static"
-                                         else "quantizing every layer"))
-        full = float(np.min(evaluate(quantize(work / "all.onnx"))))
-        cost: dict[str, float] = {}
-        for i, node in enumerate(nodes):
-            step(f"int8 sensitivity sweep: layer {i + 1}/{len(nodes)} ({node})")
-            cost[node] = 1.0 - float(np.min(evaluate(quantize(work / "one.onnx", include=[node]))))
-        ranked = sorted(nodes, key=lambda n: cost[n], reverse=True)
-        steps = recorded + [{"fp32_layers": 0, "dev_min_cosine": full}]
-        kept = []
-        best = work / "all.onnx"
-        limit = min(recipe.max_fp32_layers, len(nodes))
-        while steps[-1]["dev_min_cosine"] < recipe.target_min_cosine and len(kept) < limit:
-            kept.append(ranked[len(kept)])
-            step(f"int8: {len(kept)} layer(s) kept in fp32, dev min cosine so far {steps[-1]['dev_min_cosine']:.4f}")
-            best = quantize(work / f"keep{len(kept)}.onnx", exclude=kept)
-            steps.append({"fp32_layers": len(kept), "kept": kept[-1], "dev_min_cosine": float(np.min(evaluate(best)))})
-        return result(kept, steps, cost, best)
+            step(f"{precision} ({recipe.tool}): the recipe's {len(recipe.fp32_layers)} fp32 layer(s), the other "
+                 f"{len(candidates) - len(recipe.fp32_layers)} {precision}")
+            first = judged(recipe.fp32_layers)
+            history.append({"from": "the recipe's fp32_layers", **asdict(first)})
+            if first.passed:
+                return _result(recipe, first, history, records, candidates, dst)
+            step(f"{precision}: the recipe's fp32 layers give dev min cosine {first.min_cosine:.4f}, recall@10 "
+                 f"{first.recall_at_10:.3f}: bisecting again (put the new fp32_layers from artifact.json in the "
+                 "manifest)")
+        found = bisect_fp32_layers(candidates, judged, step)
+        history += [asdict(s) for s in found.steps]
+        final = next(s for s in reversed(found.steps) if set(s.kept) == set(found.kept)) if found.steps else judged(())
+        return _result(recipe, final, history, records, candidates, dst) | {"bisection": found.as_record()}
     finally:
-        root.setLevel(root_level)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _result(recipe: Recipe, chosen, history: list[dict], records: dict, candidates: list[str], dst: Path) -> dict:
+    tool_record = records[chosen.kept]
+    shutil.copy2(tool_record.pop("graph"), dst)
+    return {
+        "recipe": asdict(recipe), "tool": tool_record, "fp32_layers": list(chosen.kept),
+        "quantized_layers": len(candidates) - len(chosen.kept), "dev_min_cosine": chosen.min_cosine,
+        "dev_recall_at_10": chosen.recall_at_10, "target_met": chosen.passed,
+        "history": [{k: v for k, v in h.items() if k != "kept"} | {"fp32_layers": len(h["kept"])} for h in history],
+    }

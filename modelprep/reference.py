@@ -121,9 +121,23 @@ class Reference:
         path = self._cache_path("vectors", texts, kind)
         if path.is_file():
             return np.load(path)["vectors"]
-        vectors = self.encode(texts, kind=kind)
-        self._save(path, {"vectors": vectors})
-        return vectors
+        return self._baseline_pass(texts, kind)[0]
+
+    def activation_maxima_cached(self, texts: Sequence[str], kind: str = "document") -> dict[str, float]:
+        """The largest |value| each module of the model outputs over `texts` (in the baseline's padded
+        batches), from the same pass as encode_cached's vectors and cached beside them: a run that has the
+        vectors cached has these too, and pays nothing for them."""
+        path = self._cache_path("maxima", texts, kind).with_suffix(".json")
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+        return self._baseline_pass(texts, kind)[1]
+
+    def _baseline_pass(self, texts: Sequence[str], kind: str) -> tuple[np.ndarray, dict[str, float]]:
+        maxima: dict[str, float] = {}
+        vectors = self.encode(texts, kind=kind, maxima=maxima)
+        self._save(self._cache_path("vectors", texts, kind), {"vectors": vectors})
+        self._cache_path("maxima", texts, kind).with_suffix(".json").write_text(json.dumps(maxima), encoding="utf-8")
+        return vectors, maxima
 
     def hidden_states_cached(self, texts: Sequence[str], kind: str = "document") -> list[np.ndarray]:
         """The model's last_hidden_state (seq, hidden) for each text alone (no padding), cached on disk:
@@ -144,20 +158,65 @@ class Reference:
         self._save(path, {f"t{i}": s for i, s in enumerate(states)})
         return states
 
-    def encode(self, texts: Sequence[str], kind: str = "document", batch_size: int = 16) -> np.ndarray:
+    def _record_maxima(self, model, maxima: dict[str, float]) -> list:
+        """Forward hooks that keep, per module, the largest |value| of its (first) output tensor."""
+        torch = self._load()[0]
+
+        def hook(name: str):
+            def record(module, inputs, output):
+                tensor = output[0] if isinstance(output, (tuple, list)) else output
+                if torch.is_tensor(tensor) and tensor.is_floating_point() and tensor.numel():
+                    maxima[name] = max(maxima.get(name, 0.0), float(tensor.detach().abs().max()))
+            return record
+
+        return [module.register_forward_hook(hook(name)) for name, module in model.named_modules() if name]
+
+    def module_names(self) -> list[str]:
+        """Every module of the model, in its order (named_modules)."""
+        return [name for name, _ in self._load()[2].named_modules() if name]
+
+    def module_outputs(self, text: str, kind: str, modules: Sequence[str]) -> dict[str, np.ndarray]:
+        """What each named module outputs (seq, hidden) for one text alone, through forward hooks."""
+        torch, tokenizer, model = self._load()
+        named = dict(model.named_modules())
+        captured: dict[str, np.ndarray] = {}
+
+        def hook(name: str):
+            def keep(module, inputs, output):
+                tensor = output[0] if isinstance(output, (tuple, list)) else output
+                captured[name] = tensor.detach()[0].float().numpy()
+            return keep
+
+        handles = [named[m].register_forward_hook(hook(m)) for m in modules if m in named]
+        try:
+            enc = tokenizer([self.manifest.prompt(kind).replace("{text}", text)], truncation=True,
+                            max_length=self.manifest.max_length, return_tensors="pt")
+            with torch.inference_mode():
+                model(**{k: v for k, v in enc.items() if k in self._accepts})
+        finally:
+            for handle in handles:
+                handle.remove()
+        return captured
+
+    def encode(self, texts: Sequence[str], kind: str = "document", batch_size: int = 16,
+               maxima: dict[str, float] | None = None) -> np.ndarray:
+        """The baseline's vectors; with `maxima`, the largest |value| each module outputs is kept in it."""
         torch, tokenizer, model = self._load()
         template = self.manifest.prompt(kind)
         out = []
-        with torch.inference_mode():
-            for i in range(0, len(texts), batch_size):
-                chunk = [template.replace("{text}", t) for t in texts[i:i + batch_size]]
-                enc = tokenizer(
-                    chunk, padding=True, truncation=True, max_length=self.manifest.max_length, return_tensors="pt"
-                )
-                feeds = {k: v for k, v in enc.items() if k in self._accepts}
-                hidden = model(**feeds).last_hidden_state
-                vectors = self._pool(hidden, enc["attention_mask"])
-                if self.manifest.normalize:
-                    vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
-                out.append(vectors.float().numpy())
+        handles = self._record_maxima(model, maxima) if maxima is not None else []
+        try:
+            with torch.inference_mode():
+                for i in range(0, len(texts), batch_size):
+                    chunk = [template.replace("{text}", t) for t in texts[i:i + batch_size]]
+                    enc = tokenizer(chunk, padding=True, truncation=True, max_length=self.manifest.max_length,
+                                    return_tensors="pt")
+                    hidden = model(**{k: v for k, v in enc.items() if k in self._accepts}).last_hidden_state
+                    vectors = self._pool(hidden, enc["attention_mask"])
+                    if self.manifest.normalize:
+                        vectors = torch.nn.functional.normalize(vectors, p=2, dim=1)
+                    out.append(vectors.float().numpy())
+        finally:
+            for handle in handles:
+                handle.remove()
         return np.concatenate(out)

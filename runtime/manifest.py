@@ -71,6 +71,9 @@ class ModelManifest:
     baseline: str | None = None
     # Of the deployed graph: fp32 | fp16 | bf16 | int8 | fp8; profiles may set tolerances per precision.
     precision: str = "fp32"
+    # The HF modules the layer-wise parity compares: name -> module path pattern ({i}: a layer's index), e.g.
+    # {"attention": "encoder.layer.{i}.attention"}. The suite's diagnosis reads it; the runtime does not.
+    layers: dict[str, str] = field(default_factory=dict)
     path: Path | None = None  # the TOML file it came from
 
     @property
@@ -80,6 +83,13 @@ class ModelManifest:
     @property
     def tokenizer_path(self) -> Path:
         return self.artifact_dir / self.tokenizer_file
+
+    @property
+    def compute_precisions(self) -> set[str]:
+        """The precisions the deployed graph computes in: its own, and the one a quantization recipe leaves
+        the unquantized layers in (fp16 for an FP8 graph built as a TensorRT engine would run it)."""
+        recipe = (self.source.options.get("recipe") or {}) if self.source else {}
+        return {self.precision} | ({recipe["high_precision_dtype"]} if "high_precision_dtype" in recipe else set())
 
     def recipe(self) -> dict[str, Any]:
         """What the artifacts are built from (the [source] table): a change to it makes a cache entry stale."""
@@ -104,7 +114,7 @@ def _expand(value: str, manifest_dir: Path) -> Path:
 _TOP = {
     "id": str, "name": str, "dimension": int, "pooling": str, "padding_side": str, "max_length": int, "max_batch": int,
     "output": str, "normalize": bool, "prompts": dict, "matryoshka_min_dim": int, "trained": bool,
-    "export_min_cosine": float, "files": dict, "source": dict, "baseline": str, "precision": str,
+    "export_min_cosine": float, "files": dict, "source": dict, "baseline": str, "precision": str, "layers": dict,
 }
 _REQUIRED = ("id", "name", "dimension", "pooling", "padding_side", "max_length")
 _FILES = {"dir": str, "onnx": str, "tokenizer": str, "onnx_sha256": str, "tokenizer_sha256": str}
@@ -170,6 +180,7 @@ def parse_manifest(data: dict[str, Any], where: Path) -> ModelManifest:
         if source else None,
         baseline=data.get("baseline"),
         precision=data.get("precision", "fp32"),
+        layers=_table(data.get("layers", {}), dict.fromkeys(data.get("layers", {}), str), f"{where} [layers]"),
         path=where,
     )
 

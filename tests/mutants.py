@@ -194,3 +194,32 @@ def remapped_tokens(base: ModelManifest, directory: Path, *, pairs: tuple[tuple[
     (directory / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
     (directory / "model.onnx").symlink_to(base.onnx_path)
     return write_manifest(directory, base, **overrides)
+
+
+def perturbed_layer(base: ModelManifest, directory: Path, *, scope: str, relative_noise: float, seed: int = 0,
+                    **overrides) -> Path:
+    """Gaussian noise on the weight matrices of one layer only (the nodes named under `scope`, e.g.
+    "/encoder/layer.3/"): everything before it is exact, so a layer-wise comparison must name it."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(base.onnx_path))
+    weights = {name for node in model.graph.node if node.name.startswith(scope) for name in node.input}
+    rng = np.random.default_rng(seed)
+    for init in model.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if init.name in weights and w.dtype == np.float32 and w.ndim >= 2:
+            noisy = w + rng.normal(0, relative_noise * float(w.std()), w.shape).astype(np.float32)
+            init.CopyFrom(numpy_helper.from_array(noisy, init.name))
+    _copy_files(base, directory)
+    onnx.save(model, str(directory / "model.onnx"))
+    return write_manifest(directory, base, **overrides)
+
+
+def all_fp16(base: ModelManifest, directory: Path, **overrides) -> Path:
+    """Every op of the graph in fp16, whatever its values (ONNX Runtime's converter, no layer kept in fp32)."""
+    from modelprep.precision import to_fp16
+
+    _copy_files(base, directory)
+    to_fp16(base.onnx_path, directory / "model.onnx")
+    return write_manifest(directory, base, precision="fp16", baseline=str(base.path), **overrides)

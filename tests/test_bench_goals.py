@@ -1,5 +1,6 @@
 """`make bench`'s goals are judged from its figures (never by a timed test): the judging itself, on
-made-up figures, including figures that miss each goal and a variant the ladder did not sign off."""
+made-up figures, including figures that miss each goal, a variant the ladder did not sign off, and an FP8
+variant, which is never timed on a CPU."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from acceptance.environment import cpu_info
 from acceptance.report.bench import BenchReport
 from acceptance.report.ladder import LadderRow, PrecisionLadder
 from acceptance.report.plots import bench_plot
-from modelprep.bench import SYSTEM_PRECISION, BenchFigures
+from modelprep.bench import SYSTEM_PRECISION, BenchFigures, _variant_systems
 
 
 def figures(runtime=40.0, raw=40.5, int8=53.0, int8_p50=2.5, fastembed_p50=3.5) -> BenchFigures:
@@ -60,6 +61,12 @@ def test_without_a_ladder_the_sign_off_goals_are_not_judged_and_say_why():
     goals, source = judge(figures(), None)
     for name in ("fastest_signed_off_vs_st_bf16", "fastest_signed_off_batch1"):
         assert goal(goals, name).met is None and "no precision ladder of m" in goal(goals, name).note
+
+
+def test_an_fp8_variant_is_never_timed_on_a_cpu():
+    systems, precision, not_timed = _variant_systems(["all-minilm-l6-v2-fp8", "all-minilm-l6-v2-fp16"], 2, 32)
+    assert "runtime-fp8" not in systems and "FP8's speed is TensorRT's alone" in not_timed["runtime-fp8"]
+    assert precision == {"runtime-fp16": "fp16"} and set(systems) == {"runtime-fp16"}
 
 
 def test_the_report_round_trips_and_the_plot_is_drawn(tmp_path):

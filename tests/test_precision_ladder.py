@@ -1,74 +1,15 @@
-"""The precision ladder (acceptance/precision_ladder.py) and the int8 sensitivity sweep behind its int8
-variant (modelprep/precision.py). The sweep runs on qwen3-tiny (seconds); the ladder's plumbing with
-its subprocesses replaced; `make signoff` runs the real ladder on the default model."""
+"""The precision ladder (acceptance/precision_ladder.py): its plumbing with its subprocesses replaced. The
+ladder with real ModelOpt variants of qwen3-tiny is in tests/test_quantization.py; `make signoff` runs it on
+the default model."""
 
 from __future__ import annotations
-
-import pytest
 
 from acceptance import precision_ladder
 from acceptance.report.ladder import PrecisionLadder, Speed
 from acceptance.report.render import render
 from acceptance.report.signoff import SignoffReport
 from acceptance.report.vocabulary import Status, Verdict
-from modelprep.assets import build_int8
-from modelprep.precision import Int8Recipe, quantizable_nodes
-from runtime.errors import ManifestError
 from tests.test_report_model import criterion, sample_report
-
-
-@pytest.fixture(scope="module")
-def tiny(qwen_tiny):
-    return qwen_tiny.manifest
-
-
-@pytest.mark.parametrize("mode", ["dynamic", "static"])
-def test_the_sweep_keeps_the_costliest_layers_in_fp32_until_the_target_or_its_limit(tiny, tmp_path, mode):
-    nodes = quantizable_nodes(tiny.onnx_path, weights_only=True)
-    # A target no int8 graph meets: the sweep keeps layers in fp32 up to its limit and says it missed.
-    record = build_int8(tiny, tmp_path / "model.onnx", Int8Recipe(
-        mode=mode, target_min_cosine=1.0, dev_texts=12, calibration_texts=8, max_fp32_layers=3))
-    assert set(record["layer_cost"]) == set(nodes) and len(nodes) > 3
-    ranked = list(record["layer_cost"])  # costliest first
-    assert record["fp32_layers"] == ranked[:3] and record["quantized_layers"] == len(nodes) - 3
-    assert [s["fp32_layers"] for s in record["sweep"]] == [0, 1, 2, 3]
-    assert record["target_met"] is False and record["dev_min_cosine"] < 1.0
-    assert (tmp_path / "model.onnx").is_file()
-    # A target the fully quantized graph meets: nothing is kept in fp32.
-    easy = build_int8(tiny, tmp_path / "easy.onnx", Int8Recipe(mode=mode, target_min_cosine=0.0, dev_texts=12,
-                                                               calibration_texts=8))
-    assert easy["fp32_layers"] == [] and easy["target_met"] is True and easy["quantized_layers"] == len(nodes)
-
-
-def test_a_recorded_keep_list_quantizes_once_and_a_stale_one_is_swept_again(tiny, tmp_path):
-    """The manifest's fp32_layers (an earlier sweep's choice) replace the sweep while they clear the
-    target; when they miss it, the build sweeps again and says so in its record."""
-    nodes = quantizable_nodes(tiny.onnx_path, weights_only=True)
-    recipe = dict(mode="dynamic", dev_texts=12)
-    kept = build_int8(tiny, tmp_path / "kept.onnx",
-                      Int8Recipe(**recipe, target_min_cosine=0.0, fp32_layers=tuple(nodes[:2])))
-    assert kept["fp32_layers"] == nodes[:2] and kept["quantized_layers"] == len(nodes) - 2
-    assert kept["layer_cost"] is None and kept["target_met"] is True  # no sweep ran
-    assert [s["from"] for s in kept["sweep"]] == ["the recipe's fp32_layers"]
-    stale = build_int8(tiny, tmp_path / "stale.onnx", Int8Recipe(**recipe, target_min_cosine=1.0, fp32_layers=(),
-                                                                max_fp32_layers=1))
-    assert stale["sweep"][0] == {"fp32_layers": 0, "from": "the recipe's fp32_layers",
-                                 "dev_min_cosine": stale["sweep"][1]["dev_min_cosine"]}
-    assert set(stale["layer_cost"]) == set(nodes) and len(stale["fp32_layers"]) == 1 and stale["target_met"] is False
-
-
-def test_a_keep_list_naming_no_layer_of_the_graph_is_a_manifest_error(tiny, tmp_path):
-    with pytest.raises(ManifestError, match="fp32_layers names '/no/such/MatMul'.*remove fp32_layers to sweep again"):
-        build_int8(tiny, tmp_path / "model.onnx",
-                   Int8Recipe(mode="dynamic", dev_texts=4, fp32_layers=("/no/such/MatMul",)))
-    assert list(tmp_path.iterdir()) == []  # neither the output nor the sweep's work dir is left
-    with pytest.raises(ManifestError, match="fp32_layers is a list of node names"):
-        Int8Recipe.from_options({"fp32_layers": "/encoder/layer.0/output/dense/MatMul"})
-
-
-def test_an_unknown_recipe_option_is_a_manifest_error():
-    with pytest.raises(ManifestError, match="unknown int8 recipe option 'per_chanel'"):
-        Int8Recipe.from_options({"per_chanel": True})
 
 
 def _run(invocation, parity, status=Status.PASS, verdict=Verdict.NOT_SIGNED_OFF) -> SignoffReport:

@@ -17,6 +17,7 @@ from acceptance.report.serial import (
     to_jsonable,
     write_json,
 )
+from modelprep.graph_audit import GraphAudit
 
 SCHEMA_VERSION = 2  # 1: the untyped ladder of earlier runs, which the renderer no longer reads
 LADDER_FILE = Path("precision") / "ladder.json"  # under the reports dir
@@ -54,7 +55,7 @@ class LadderRow:
     recall_at_10: float | None = None
     speed: Speed | None = None
     speed_note: str = ""  # why there is no speed figure (its run did not run, or only TensorRT's counts)
-    graph: dict[str, Any] = field(default_factory=dict)  # the graph audit: Q/DQ pairs, tensor types
+    graph: GraphAudit | None = None  # the precision its graph really has
 
     @property
     def verdict(self) -> str:

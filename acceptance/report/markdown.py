@@ -42,7 +42,7 @@ def completion_report(report: SignoffReport, *, written_to: Path, plots: list[Pa
                       ladder: PrecisionLadder | None, ladder_plot: Path | None, date: str) -> str:
     sections = [
         header(report, date), summary(report), performance(report), quality(report), success_metrics(report),
-        every_criterion(report),
+        graph_audit(report), every_criterion(report),
         comparison(report.comparison) if report.comparison else [],
         ["## Machine load during the timing measurements", "", *contention(report)],
         not_measured(report),
@@ -136,6 +136,23 @@ def success_metrics(report: SignoffReport) -> list[str]:
         crit = report.criterion(cid)
         target = crit.target_text if crit else "not in this profile"
         lines.append(f"| {label} | {cell(target)} | {cell(_value(crit, fmt))} | {_status(crit)} |")
+    return lines
+
+
+def graph_audit(report: SignoffReport) -> list[str]:
+    """The precision the tested graph really has, read from the graph before any criterion ran."""
+    audit = report.graph
+    if audit is None:
+        return ["## The graph tested", "", "- no model was loaded in this run"]
+    lines = ["## The graph tested", "", f"- {audit.summary()}",
+             f"- tensors by type: {', '.join(f'{t} {n}' for t, n in sorted(audit.tensor_types.items()))}"]
+    if audit.executed_ops:
+        lines.append("- after ONNX Runtime's CPU optimizations: "
+                     + ", ".join(f"{op} {n}" for op, n in sorted(audit.executed_ops.items())))
+    if audit.batch_variant:
+        nodes = ", ".join(audit.dynamic_quantization[:5]) + (" ..." if len(audit.dynamic_quantization) > 5 else "")
+        lines.append(f"- ⚠️ dynamic quantization (activation scales per batch) in {nodes}: a text's vector depends "
+                     "on its batch")
     return lines
 
 

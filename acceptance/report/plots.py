@@ -120,6 +120,27 @@ def precision_frontier(ladder: PrecisionLadder, out: Path) -> Path | None:
     return save(fig, out / "precision_frontier.png")
 
 
+def layerwise(report, model: str, out: Path) -> Path | None:
+    """The layer-wise parity: min cosine per layer (and where the deployed graph's values overflowed)."""
+    layers = [layer for layer in report.layers if layer.min_cosine is not None]
+    if not layers:
+        return None
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.28 * len(layers) + 3), 4.5))
+    values = [layer.min_cosine for layer in layers]
+    colours = [Status.PASS.style.plot_colour if v >= report.target else Status.FAIL.style.plot_colour for v in values]
+    ax.bar(range(len(layers)), values, color=colours)
+    ax.axhline(report.target, color="red", linestyle="--", linewidth=1, label=f"parity target {report.target:g}")
+    for position, layer in enumerate(layers):
+        if not layer.finite:
+            ax.annotate("inf", (position, values[position]), ha="center", va="bottom", color="red", fontsize=7)
+    ax.set_xticks(range(len(layers)), [layer.module for layer in layers], rotation=75, ha="right", fontsize=7)
+    first = report.first_divergent_layer
+    ax.set(ylabel="min cosine per token vs PyTorch fp32", ylim=(min(0.0, min(values)), 1.01),
+           title=f"Layer by layer, {model}" + (f": first divergent {first['module']}" if first else ""))
+    ax.legend()
+    return save(fig, out / "layerwise_parity.png")
+
+
 def bench_plot(report: BenchReport, out: Path) -> Path:
     """`make bench`: two panels per system, bulk texts/s, and batch-1 p50 with its p95 as the whisker."""
     f = report.figures
@@ -155,6 +176,14 @@ def latency_bounds(criteria: Sequence[CriterionResult]) -> dict[int, float]:
     return {int(c.id.rsplit("_", 1)[1]): c.target for c in criteria if c.id.startswith("latency.p95_ms.batch_")}
 
 
+def _layerwise_of(parity: CriterionResult, model: str, out: Path) -> Path | None:
+    from acceptance.layerwise import LayerwiseReport
+    from acceptance.report.serial import from_jsonable
+
+    data = parity.details.get("layerwise")
+    return layerwise(from_jsonable(LayerwiseReport, data, "parity details"), model, out) if data else None
+
+
 def draw_all(report: SignoffReport, out: Path) -> list[Path]:
     """Every plot the run's figures allow, as the renderer puts them in signoff.md."""
     cells, model = report.measurements.latency_cells, report.model.id
@@ -167,5 +196,6 @@ def draw_all(report: SignoffReport, out: Path) -> list[Path]:
             latency_vs_length(cells, model, out), throughput(report.criteria, model, out),
             parity_histogram(parity.details.get("cosines", []), parity.target, parity.comparator, model, out)
             if parity else None,
-            baseline_comparison(report.criteria, baseline_run, model, out))
+            baseline_comparison(report.criteria, baseline_run, model, out),
+            _layerwise_of(parity, model, out) if parity else None)
     return [p for p in made if p is not None]

@@ -21,6 +21,7 @@ from acceptance.report.serial import (
     write_json,
 )
 from acceptance.report.vocabulary import RunEnd, Status, Verdict
+from modelprep.graph_audit import GraphAudit
 
 #: 2: typed report (statuses and verdicts as their words, `gpu` null with a reason instead of
 #: "none (...)", the baseline comparison as one object). 1: the files before it (no schema_version).
@@ -205,6 +206,7 @@ class SignoffReport:
     criteria: list[CriterionResult]
     run: RunInfo
     measurements: Measurements = field(default_factory=Measurements)
+    graph: GraphAudit | None = None  # the precision the tested graph really has (None: no model was loaded)
     comparison: Comparison | None = None  # --baseline
     schema_version: int = SCHEMA_VERSION
 
