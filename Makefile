@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ALLURE_TOOL := tools/allure
 NODE_STAMP := $(ALLURE_TOOL)/node_modules/.installed
+# NVIDIA ModelOpt (the int8 and fp8 Q/DQ variants) in a venv of its own: its onnx and onnxruntime pins differ.
+QUANT_VENV := .venv-quant
+QUANT_STAMP := $(QUANT_VENV)/.installed
 PROFILE ?= cpu-default
 MODEL ?= all-minilm-l6-v2
 PROVIDER ?= cpu
@@ -50,9 +53,7 @@ test: $(STAMP) $(QUANT_STAMP) $(NODE_STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-## NVIDIA ModelOpt (int8 and fp8 Q/DQ variants) in a venv of its own: its onnx and onnxruntime pins differ.
-QUANT_VENV := .venv-quant
-QUANT_STAMP := $(QUANT_VENV)/.installed
+## ModelOpt's venv (QUANT_VENV above): make signoff, make test and make bench need it.
 $(QUANT_STAMP): tools/quant/requirements.txt
 	@test -x $(QUANT_VENV)/bin/python || $(PY) -m venv $(QUANT_VENV)
 	@echo "installing NVIDIA ModelOpt into $(QUANT_VENV) (tools/quant/requirements.txt; torch from this machine's disk)"
