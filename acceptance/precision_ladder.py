@@ -123,8 +123,11 @@ def row(model: str, precision: str, run: QualityRun, speed: Speed | str, *, main
     if report is None:
         return line
     judged = [c for c in report.criteria if c.required and (main or c.status is not Status.NOT_RUN)]
-    line.judged, line.missed = len(judged), [c.id for c in judged if not c.met]
-    line.signed_off = bool(report) if main else bool(judged) and not line.missed
+    missed = [c for c in judged if not c.met]
+    line.judged, line.missed = len(judged), [c.id for c in missed]
+    line.signed_off = bool(report) if main else bool(judged) and not missed
+    if missed and all(c.status is Status.ERROR for c in missed) and len({c.reason for c in missed}) == 1:
+        line.broke, line.missed = missed[0].reason, []  # one cause (a build that failed), said once
     parity, recall = report.criterion("parity.min_cosine"), report.criterion("retrieval.recall_at_10")
     line.run_id, line.graph = report.run.run_id, report.graph
     line.min_cosine = parity.measured if parity else None

@@ -74,3 +74,15 @@ def test_a_variant_that_cannot_run_here_says_why_without_starting_a_run(tmp_path
     assert run.report is None and run.not_run.startswith("not available on this machine: ")
     assert "not in onnxruntime.get_available_providers() of this build" in run.not_run
     assert not (tmp_path / "pytest.log").exists()
+
+
+def test_a_variant_whose_every_criterion_broke_for_one_reason_says_that_reason_once():
+    """A build that failed (ModelOpt's venv missing, say) breaks every test the same way: the row names the
+    cause, not a list of eleven criteria that "failed"."""
+    run = _run("inv-1", None, Status.ERROR)
+    run.criteria = [criterion(cid, Status.ERROR, None) for cid in ("parity.min_cosine", "edge.deterministic")]
+    for c in run.criteria:
+        c.reason = "DeploymentError: model or config error: ExportError: run make quant-venv"
+    line = precision_ladder.row("m-int8", "int8", precision_ladder.QualityRun(run), "no speed", main=False)
+    assert line.verdict == "NOT SIGNED OFF (every criterion broke: DeploymentError: model or config error: " \
+                           "ExportError: run make quant-venv)" and not line.signed_off and line.missed == []

@@ -48,6 +48,7 @@ class LadderRow:
     not_run: str | None = None  # why its quality run did not happen (not available on this machine, ...)
     judged: int = 0  # required criteria its run judged (not "not-run")
     missed: list[str] = field(default_factory=list)  # required criteria judged and not met
+    broke: str = ""  # when every missed criterion broke for one reason (a build that failed), that reason
     signed_off: bool = False  # the main run: its verdict; a variant: every judged quality criterion met
     min_cosine: float | None = None
     mean_cosine: float | None = None
@@ -66,6 +67,8 @@ class LadderRow:
             return "SIGNED OFF" if self.signed_off else "NOT SIGNED OFF"
         if not self.judged:
             return "NOT SIGNED OFF (no criterion judged)"
+        if self.broke:
+            return f"NOT SIGNED OFF (every criterion broke: {self.broke})"
         return f"quality criteria met ({self.judged})" if self.signed_off else "NOT SIGNED OFF"
 
 
