@@ -25,7 +25,7 @@ import platform
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from acceptance.report.serial import ReportFormatError, from_jsonable, read_json
 from acceptance.report.signoff import SignoffReport
 from acceptance.report.vocabulary import Status
 from modelprep.precision import SPEED_ONLY_ON_TENSORRT
+from modelprep.progress import StepLog
 
 QUALITY_SELECTION = "parity or norm or retrieval or edge or precision"
 
@@ -137,6 +138,13 @@ def row(model: str, precision: str, run: QualityRun, speed: Speed | str, *, main
     return line
 
 
+def _quality_line(run: QualityRun) -> str:
+    if run.report is None:
+        return run.not_run or "no report"
+    missed = [c.id for c in run.report.criteria if c.required and c.status is not Status.NOT_RUN and not c.met]
+    return f"quality {'missed ' + ', '.join(missed) if missed else 'met'}"
+
+
 def speed_of(variant: Variant, run: QualityRun, threads: int, work: Path) -> Speed | str:
     """A variant's speed, or why there is none: its quality run did not run, or its precision's speed is
     TensorRT's alone (a simulated FP8 graph's CPU time is never shown as FP8 speed)."""
@@ -160,26 +168,32 @@ def variants_of(models: list[str], provider: str) -> list[Variant]:
 
 
 def build_ladder(reports: Path, profile: str, provider: str, models: list[str], threads: int,
-                 say=lambda text: print(text, file=sys.stderr, flush=True)) -> PrecisionLadder:
+                 log: StepLog | None = None) -> PrecisionLadder:
     """Judge and measure every variant beside the main run in reports/signoff.json."""
     main_run = SignoffReport.read(reports)
     invocation, base = main_run.run.invocation, main_run.model.id
     variants = variants_of(models, provider)
-    # The quality runs judge no timing, so they run side by side (one intra-op thread each); the speed
-    # and memory figures come after, one deployment at a time, on a machine they have to themselves.
-    say(f"precision ladder: quality criteria of {', '.join(models) or 'no variant'}, side by side")
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-        futures = {v: pool.submit(judge_variant, v, profile, reports / "precision" / v.model, 1) for v in variants}
-        runs = {v: future.result() for v, future in futures.items()}
-    say(f"precision ladder: speed and memory of {base}")
-    rows = [row(base, main_run.model.precision, QualityRun(main_run),
-                measure_in_subprocess(base, provider, threads, reports / "precision" / base), main=True)]
-    for variant, run in runs.items():
-        if run.report is not None and run.report.run.invocation != invocation:
-            run = QualityRun(None, "its report is not from this make signoff (another invocation)")
-        say(f"precision ladder: speed and memory of {variant.model}")
-        speed = speed_of(variant, run, threads, reports / "precision" / variant.model)
-        rows.append(row(variant.model, variant.precision, run, speed, main=False))
+    with log or StepLog("precision ladder") as log:
+        # The quality runs judge no timing, so they run side by side (one intra-op thread each); the speed
+        # and memory figures come after, one deployment at a time, on a machine they have to themselves.
+        log.step(f"quality criteria of {', '.join(models) or 'no variant'}, side by side")
+        with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+            futures = {pool.submit(judge_variant, v, profile, reports / "precision" / v.model, 1): v
+                       for v in variants}
+            runs = {}
+            for future in as_completed(futures):
+                runs[futures[future]] = run = future.result()
+                log.note(f"{futures[future].model}: {_quality_line(run)}")
+        log.step(f"speed and memory of {base}")
+        rows = [row(base, main_run.model.precision, QualityRun(main_run),
+                    measure_in_subprocess(base, provider, threads, reports / "precision" / base), main=True)]
+        for variant in variants:
+            run = runs[variant]
+            if run.report is not None and run.report.run.invocation != invocation:
+                run = QualityRun(None, "its report is not from this make signoff (another invocation)")
+            log.step(f"speed and memory of {variant.model}")
+            speed = speed_of(variant, run, threads, reports / "precision" / variant.model)
+            rows.append(row(variant.model, variant.precision, run, speed, main=False))
     return PrecisionLadder(
         base=base, profile=profile, invocation=invocation, threads=threads,
         machine=f"{platform.node()}: {cpu_info().summary}",

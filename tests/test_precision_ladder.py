@@ -4,11 +4,14 @@ the default model."""
 
 from __future__ import annotations
 
+import io
+
 from acceptance import precision_ladder
 from acceptance.report.ladder import PrecisionLadder, Speed
 from acceptance.report.render import render
 from acceptance.report.signoff import SignoffReport
 from acceptance.report.vocabulary import Status, Verdict
+from modelprep.progress import StepLog
 from tests.test_report_model import criterion, sample_report
 
 
@@ -36,7 +39,8 @@ def test_a_variant_is_judged_on_its_quality_criteria_and_a_miss_is_not_signed_of
     speed = {"m": 40.0, "all-minilm-l6-v2-fp16": 20.0, "all-minilm-l6-v2-int8": 60.0}
     monkeypatch.setattr(precision_ladder, "measure_in_subprocess", lambda model, provider, threads, work: Speed(
         speed[model], 128, 32, 2, 4.0, 5.0, 200, 90.0, "CPUExecutionProvider"))
-    ladder = precision_ladder.build_ladder(reports, "p", "cpu", list(runs), threads=2, say=lambda text: None)
+    ladder = precision_ladder.build_ladder(reports, "p", "cpu", list(runs), threads=2,
+                                           log=StepLog("ladder", stream=io.StringIO(), live=False))
     rows = {r.model: r for r in ladder.rows}
     assert rows["m"].verdict == "SIGNED OFF" and rows["m"].main
     assert rows["all-minilm-l6-v2-fp16"].verdict == "quality criteria met (1)"
