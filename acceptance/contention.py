@@ -159,16 +159,18 @@ class Quiet:
 
     value: Any
     contention: Contention
-    attempts: int
+    attempts: int  # 0: not measured, since the phase was already found busy (`unmeasured` says how)
     contended: bool  # still above the limits after every retry
+    unmeasured: str = ""
 
     def figures(self) -> dict[str, Any]:
         """What reports show: the last window's figures and how many tries it took."""
         return self.contention.as_dict() | {"attempts": self.attempts, "contended": self.contended}
 
     def busy_reason(self) -> str:
-        return MACHINE_BUSY.message(f"{self.contention.describe()} (after {self.attempts} attempts); "
-                                    "the figure was not judged: run again on a quiet machine")
+        tried = f"after {self.attempts} attempts" if self.attempts else f"not measured: {self.unmeasured}"
+        return MACHINE_BUSY.message(f"{self.contention.describe()} ({tried}); the figure was not judged: run "
+                                    "again on a quiet machine")
 
 
 def measure_when_quiet(measure: Callable[[], T], limits: BusyLimits,
@@ -186,3 +188,36 @@ def measure_when_quiet(measure: Callable[[], T], limits: BusyLimits,
         if on_retry is not None:
             on_retry(contention, attempt)
         time.sleep(limits.pause_s)
+
+
+def probe(limits: BusyLimits, seconds: float = 0.5) -> Quiet:
+    """A cheap look before a timing phase: what others take from the cores while this process idles for
+    `seconds`, re-looked at after a pause while it is above the limits (no measurement is spent on it)."""
+    return measure_when_quiet(lambda: time.sleep(seconds), limits)
+
+
+class TimingPhase:
+    """A phase of timing measurements (the latency grid, the throughput runs) on a machine that may be busy.
+
+    It probes the machine first; once the probe or a measurement stays busy through its retries, the rest of
+    the phase is reported busy without being measured (a busy machine is named in seconds, not after every
+    cell was tried three times), unless the profile asks for every cell anyway (busy_measure_every_cell)."""
+
+    def __init__(self, limits: BusyLimits, measure_every_cell: bool = False):
+        self.limits, self.measure_every_cell = limits, measure_every_cell
+        first = probe(limits)
+        self.busy: Quiet | None = first if first.contended else None
+        self.unmeasured = (f"the probe before this phase found the machine busy {first.attempts} times"
+                           if first.contended else "")
+
+    def measure(self, measure: Callable[[], T],
+                on_retry: Callable[[Contention, int], None] | None = None) -> Quiet:
+        """measure() when the machine is quiet enough; a Quiet with value None when the phase is already busy."""
+        if self.busy is not None and not self.measure_every_cell:
+            return Quiet(value=None, contention=self.busy.contention, attempts=0, contended=True,
+                         unmeasured=self.unmeasured)
+        quiet = measure_when_quiet(measure, self.limits, on_retry)
+        if quiet.contended and self.busy is None:
+            self.busy = quiet
+            self.unmeasured = f"an earlier measurement of this phase stayed busy through {quiet.attempts} attempts"
+        return quiet

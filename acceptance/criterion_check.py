@@ -42,13 +42,14 @@ class CriterionCheck:
         self.item.user_properties.append(("criterion_measured", {"value": float(measured), "details": details}))
         record(self.criterion, float(measured), details, baseline=self.baseline_value)
 
-    def check_timing(self, quiet: Quiet, measured: float, **details: Any) -> None:
+    def check_timing(self, quiet: Quiet, measured: float | None, **details: Any) -> None:
         """A timing figure: judged only when the machine was quiet while it was measured; a figure that
         stayed contended makes the criterion an error (MachineBusy), with the contention in the report."""
         details = details | {"contention": quiet.figures()}
         record_contention(quiet.figures())
         if quiet.contended:
-            self.machine_busy(quiet.busy_reason(), contended_value=float(measured), **details)
+            self.machine_busy(quiet.busy_reason(), contended_value=None if measured is None else float(measured),
+                              **details)
         self.check(measured, **details)
 
     def machine_busy(self, reason: str, **details: Any) -> NoReturn:

@@ -14,11 +14,18 @@ itself is built never to make, so they are injected around it:
   unordered-output        rows come back in the length-sorted batching order, not the caller's
   truncation:N            the tokenizer truncates at N tokens instead of the manifest's max_length
   accept-blank            empty, whitespace-only and invisible texts are embedded (as "-") instead of rejected
+  serialize               every session.run waits for one lock: concurrent callers are served one at a time
+                          (a deployment that guards a thread-unsafe session, or a GIL-bound wrapper)
+
+Faults compose, comma-separated and applied in order: `sleep:20,serialize` is a device that takes 20 ms a
+call with the CPU free (a GPU's kernels), served one call at a time (the lock holds across the stall).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 
 import numpy as np
@@ -27,18 +34,21 @@ from runtime.embedder import Embedder, Embeddings, has_visible_character
 
 
 class _WrappedSession:
-    """A session whose run() stalls and/or rewrites its feeds; everything else passes through."""
+    """A session whose run() stalls, rewrites its feeds and/or waits for a lock; everything else passes through."""
 
-    def __init__(self, session, *, sleep_s: float = 0.0, naive_positions: bool = False):
+    def __init__(self, session, *, sleep_s: float = 0.0, naive_positions: bool = False,
+                 lock: threading.Lock | None = None):
         self._session, self._sleep_s, self._naive_positions = session, sleep_s, naive_positions
+        self._lock = lock or nullcontext()
 
     def run(self, output_names, feeds, *args, **kwargs):
-        if self._sleep_s:
-            time.sleep(self._sleep_s)
-        if self._naive_positions and "position_ids" in feeds:
-            ids = feeds["input_ids"]
-            feeds = feeds | {"position_ids": np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy()}
-        return self._session.run(output_names, feeds, *args, **kwargs)
+        with self._lock:
+            if self._sleep_s:
+                time.sleep(self._sleep_s)
+            if self._naive_positions and "position_ids" in feeds:
+                ids = feeds["input_ids"]
+                feeds = feeds | {"position_ids": np.broadcast_to(np.arange(ids.shape[1]), ids.shape).copy()}
+            return self._session.run(output_names, feeds, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._session, name)
@@ -48,6 +58,7 @@ class _WrappedSession:
 FAULTS = {
     "sleep": ("milliseconds", float), "final-position-pooling": (None, None), "nondeterministic": (None, None),
     "unordered-output": (None, None), "truncation": ("tokens", int), "accept-blank": (None, None),
+    "serialize": (None, None),
 }
 
 
@@ -55,8 +66,13 @@ class FaultError(ValueError):
     """--inject-fault names no known fault, or its argument is wrong (a usage error at start-up)."""
 
 
+def parse_faults(spec: str) -> list[tuple[str, str]]:
+    """Validate a (comma-separated) fault spec before any test runs."""
+    return [parse_fault(one.strip()) for one in spec.split(",")]
+
+
 def parse_fault(spec: str) -> tuple[str, str]:
-    """Validate a fault spec before any test runs."""
+    """Validate one fault before any test runs."""
     name, _, arg = spec.partition(":")
     if name not in FAULTS:
         raise FaultError(f"--inject-fault {spec!r}: unknown fault {name!r}; known: "
@@ -112,7 +128,12 @@ def inject(embedder: Embedder, fault: str | None) -> Embedder:
     wrapped, or of a class whose embed() is broken; `embedder` itself is unchanged."""
     if not fault:
         return embedder
-    name, arg = parse_fault(fault)
+    for name, arg in parse_faults(fault):
+        embedder = _inject_one(embedder, name, arg)
+    return embedder
+
+
+def _inject_one(embedder: Embedder, name: str, arg: str) -> Embedder:
     stages = embedder.stages
     if name == "sleep":
         return embedder.with_stages(session=_WrappedSession(stages.session, sleep_s=float(arg or 50) / 1e3))
@@ -121,6 +142,8 @@ def inject(embedder: Embedder, fault: str | None) -> Embedder:
                                     postprocess=_final_position(stages.postprocess))
     if name == "nondeterministic":
         return embedder.with_stages(postprocess=_noisy(stages.postprocess))
+    if name == "serialize":
+        return embedder.with_stages(session=_WrappedSession(stages.session, lock=threading.Lock()))
     if name == "truncation":
         return embedder.with_stages(tokenizer=stages.tokenizer.with_max_length(int(arg)))
     return embedder.with_stages({"unordered-output": UnorderedOutput, "accept-blank": AcceptsBlank}[name])

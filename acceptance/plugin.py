@@ -37,7 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--require-signoff", action="store_true", help="exit non-zero unless the verdict is SIGNED OFF")
     group.addoption("--inject-fault", default=None, metavar="FAULT",
                     help="run against a deliberately broken deployment (acceptance/faults.py): proves criteria "
-                         "can fail")
+                         "can fail; several compose, comma-separated (sleep:20,serialize)")
     group.addoption("--trt-fp16", action="store_true", help="ask TensorRT for fp16 (check the engine's real precision)")
     group.addoption("--intra-op-threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: one per core)")
     group.addoption("--baseline", default=None, metavar="SIGNOFF_JSON",

@@ -109,10 +109,15 @@ _CRITERION_REQUIRED = ("id", "title", "prd_ref", "comparator", "target", "unit")
 AGGREGATES = ("count_passed",)
 #: [measurement] settings the suite reads, and their types.
 MEASUREMENT_KEYS = {
-    "latency_text_tokens": int, "warmup_queries": int, "min_samples": dict, "min_duration_s": float,
-    "grid_batch_sizes": list, "grid_text_tokens": list, "grid_cell_max_s": float, "grid_warmup_queries": int,
-    "throughput_duration_s": float, "same_result_min_cosine": float, "parity_batch_sizes": list,
+    "latency_text_tokens": int, "min_samples": dict, "min_duration_s": float,
+    "grid_batch_sizes": list, "grid_text_tokens": list, "same_result_min_cosine": float, "parity_batch_sizes": list,
     "shape_sweep_length_stride": int,
+    # MLPerf LoadGen (acceptance/loadgen.py): query libraries, run lengths, the Server search, goodput.
+    "loadgen_queries": int, "loadgen_max_duration_ms": int, "loadgen_grid_min_queries": int,
+    "loadgen_grid_min_duration_ms": int, "loadgen_grid_max_duration_ms": int, "loadgen_offline_texts": int,
+    "loadgen_seed": int,
+    "server_workers": int, "server_latency_bound_ms": float, "server_search_steps": int, "server_min_queries": int,
+    "server_min_duration_ms": int, "goodput_sample": int, "busy_measure_every_cell": bool,
     # Contention (acceptance/contention.py): the share of this process's cores others may take during a
     # timing measurement before it is re-measured, how often, after what pause; then it is an error.
     "busy_max_others_share": float, "busy_retries": int, "busy_pause_s": float, "busy_max_gpu_others_util_pct": float,

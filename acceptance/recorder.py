@@ -15,6 +15,7 @@ from rich.console import Console
 
 from acceptance.baseline import compare, differences
 from acceptance.environment import describe_environment
+from acceptance.report.load import LoadRun
 from acceptance.report.render import render
 from acceptance.report.serial import from_jsonable
 from acceptance.report.signoff import (
@@ -130,7 +131,8 @@ class SignoffRecorder:
             verdict=verdict_of(results, run.ended), profile=state.profile.name, model=model, environment=environment,
             criteria=results, run=run, comparison=comparison,
             graph=from_jsonable(GraphAudit, json.loads(audits[0].read_text()), str(audits[0])) if audits else None,
-            measurements=Measurements(latency_cells=json.loads(grid.read_text()) if grid.is_file() else []))
+            measurements=Measurements(latency_cells=json.loads(grid.read_text()) if grid.is_file() else [],
+                                      load_runs=_load_runs(state.run_dir)))
 
     def _compare(self, results: list[CriterionResult], model: TestedModel, environment) -> Comparison | None:
         """With --baseline: the comparison rows, and the regression.* criteria appended to `results`. What
@@ -193,3 +195,9 @@ def _tested_model(model: str, run_dir: Path) -> TestedModel:
         verified_against=first["checked_against"], verification=first["verification"], unverified=first["unchecked"],
         tested_files="one set of files in every worker" if len(distinct) == 1 else
                      f"WORKERS LOADED DIFFERENT FILES: {sorted(distinct)}")
+
+
+def _load_runs(run_dir: Path) -> list[LoadRun]:
+    """The LoadGen runs the timing tests recorded (acceptance/test_performance.py), in the order they ran."""
+    files = sorted(run_dir.glob("loadgen-*.json"), key=lambda p: p.stat().st_mtime_ns)
+    return [from_jsonable(LoadRun, json.loads(p.read_text()), str(p)) for p in files]

@@ -16,7 +16,7 @@ import pytest
 
 from acceptance.baseline import Baseline, BaselineError, check_comparable, load_baseline
 from acceptance.environment import describe_environment
-from acceptance.faults import FaultError, parse_fault
+from acceptance.faults import FaultError, parse_faults
 from acceptance.profile import Profile, ProfileError, load_profile
 from acceptance.progress import ProgressReporter
 from acceptance.run_record import archive_previous, start_run
@@ -87,7 +87,7 @@ def _read_baseline(config: pytest.Config) -> tuple[Baseline | None, BaselineErro
 def _deployment(config: pytest.Config) -> tuple[ModelManifest, Profile]:
     """The fault, manifest and profile named on the command line, and (strictly) the provider."""
     if config.getoption("--inject-fault"):
-        parse_fault(config.getoption("--inject-fault"))
+        parse_faults(config.getoption("--inject-fault"))
     manifest = load_manifest(config.getoption("--model"))
     if manifest.onnx_path.is_file():  # built already: its precision is checked before anything runs
         wrong = audit_graph(manifest.onnx_path).claim_error(manifest.precision)

@@ -135,6 +135,18 @@ SLOW_SESSION = m.Mutant(
         "(regression criteria, a ratio), since an absolute target would also judge the machine")
 
 
+SERVER_SELECTION = ["-m", "latency or throughput", "-k", "batch_1 or server_qps"]
+#: A simulated device: every call takes 20 ms with the CPU free, as a GPU's kernels leave it (the healthy run).
+DEVICE_20_MS = ("--inject-fault", "sleep:20")
+SERIALIZED = m.Mutant(
+    "serialized-calls", "all-minilm-l6-v2", "same_model", frozenset({"regression.throughput.server_qps"}),
+    may_trip=frozenset({"latency.p95_ms.batch_1", "throughput.server_qps"}),
+    args=("--inject-fault", "sleep:20,serialize"),
+    why="every session.run of a simulated 20 ms device waits for one lock (4 LoadGen threads served one at a time); "
+        "judged against the same device without the lock measured in the same test. Its absolute batch-1 latency "
+        "and Server rate are the simulated device's, judged against a CPU profile")
+
+
 def suite_args(reports: Path, manifest: Path, profile: str = "meta-profile.toml") -> list[str]:
     # One intra-op thread per run: two xdist workers must not fight over the two cores.
     return [sys.executable, "-m", "pytest", "acceptance", "-p", "no:cacheprovider", "-q",
@@ -220,6 +232,42 @@ def test_slow_session_regresses_against_the_healthy_run_beside_it(tmp_path):
         f"\n{out[-4000:]}")
 
 
+def test_serialized_calls_trip_the_server_criterion_but_not_single_stream(tmp_path):
+    """Concurrency, judged as a ratio: one query at a time (SingleStream) is as fast behind a lock as
+    without it, but Poisson arrivals served by 4 threads queue behind it, so the highest rate that holds
+    the bound falls; both runs are the same simulated device on the same machine."""
+    case = SERIALIZED
+    manifest = build(case, tmp_path)
+    healthy_reports, serialized_reports = tmp_path / "healthy", tmp_path / "serialized"
+    profile = "meta-server-profile.toml"
+    healthy, out = run_suite(suite_args(healthy_reports, manifest, profile) + SERVER_SELECTION + list(DEVICE_20_MS),
+                             healthy_reports)
+    measured = {c["id"]: c["measured"] for c in healthy["criteria"]}
+    assert measured["throughput.server_qps"] and measured["latency.p95_ms.batch_1"], out[-3000:]
+    serialized, out = run_suite(suite_args(serialized_reports, manifest, profile) + SERVER_SELECTION
+                                + list(case.args) + ["--baseline", str(healthy_reports / "signoff.json")],
+                                serialized_reports)
+    caught = tripped(serialized)
+    keep_row(case, caught, serialized["verdict"])
+    statuses = {c["id"]: c["status"] for c in serialized["criteria"]}
+    assert statuses["regression.latency.p95_ms.batch_1"] == "pass", out[-3000:]
+    assert set(case.expect_fail) <= caught <= set(case.expect_fail | case.may_trip), (
+        f"expected to trip {sorted(case.expect_fail)} (and maybe {sorted(case.may_trip)}), tripped {sorted(caught)}"
+        f"\n{out[-4000:]}")
+
+
+def test_wrong_vectors_under_load_fail_goodput(tmp_path):
+    """Goodput can fail: a deployment as fast as a healthy one whose vectors are wrong (perturbed weights,
+    cosine ~0.97 to the baseline) holds its Server rate, and none of its sampled responses is right."""
+    case = next(c for c in MUTANTS if c.name == "perturbed-weights" and c.base == "all-minilm-l6-v2")
+    reports = tmp_path / "reports"
+    signoff, out = run_suite(suite_args(reports, build(case, tmp_path), "meta-timing-profile.toml")
+                             + ["-m", "throughput", "-k", "goodput"], reports)
+    goodput = next(c for c in signoff["criteria"] if c["id"] == "throughput.goodput")
+    assert goodput["status"] == "fail" and goodput["measured"] < 0.5, out[-3000:]
+    assert goodput["details"]["right"] < 0.5 and goodput["details"]["on_time"] > 0.5, goodput["details"]
+
+
 def test_strict_provider_without_the_provider_stops_the_run_at_start_up(tmp_path):
     """Asked for CUDA under strict mode on a machine without it: the run does not fall back, and it
     stops before the first test with one message (pytest's usage-error exit 4), not an error per test."""
@@ -249,7 +297,7 @@ def test_remapped_tokens_are_caught_by_the_tokenizer_criterion_under_thor_week2(
     assert by_id["parity.min_cosine"]["details"]["stages"]["first_divergence"].startswith("tokenizer")
 
 
-ALL_CASES = MUTANTS + [SLOW_SESSION] + KNOWN_GOOD
+ALL_CASES = MUTANTS + [SLOW_SESSION, SERIALIZED] + KNOWN_GOOD
 
 
 def render_table(rows: dict[str, dict]) -> str:
@@ -262,7 +310,7 @@ def render_table(rows: dict[str, dict]) -> str:
         "`tests/meta-profile.toml`: cpu-default for a shared machine). Quality mutants and known-good exports",
         "are judged on every criterion but timing (their runs deselect latency, throughput and the resource",
         "probes, so their verdict is never SIGNED OFF; what matters is which criteria failed). The timing",
-        "mutant is judged against the healthy deployment measured in the same test, through `--baseline`",
+        "mutants are judged against the healthy deployment measured in the same test, through `--baseline`",
         "and its `regression.*` criteria. A known-good export must trip none of the criteria that ran.",
         "",
         "| deployment | base model | what is broken | criteria expected to trip | may also trip "

@@ -372,7 +372,7 @@ def profile_file(tmp_path: Path, body: str) -> Path:
       "prd_ref = \"r\"\ncomparator = \"<\"\ntarget = 1\nunit = \"ms\"\n",
       "no acceptance test measures latency.p95_ms.batch1"),
      ("[profile]\nextends = \"cpu-default\"\ndrop = [\"norm.max_deviaton\"]\n", "did you mean 'norm.max_deviation'"),
-     ("[profile]\nextends = \"cpu-default\"\n[measurement]\nwarmup_querys = 3\n", "did you mean 'warmup_queries'"),
+     ("[profile]\nextends = \"cpu-default\"\n[measurement]\nloadgen_queris = 3\n", "did you mean 'loadgen_queries'"),
      ("[profile]\nextends = \"cpu-default\"\n[regression]\nlatncy = { max_pct = 10 }\n", "did you mean 'latency'"),
      ("[profile]\nextends = \"cpu-default\"\n[regression]\nlatency = { max_pct = 10, max_abs = 5 }\n",
       "needs exactly one of max_pct or max_abs")],

@@ -23,7 +23,8 @@ def test_a_failing_run_prints_progress_the_verdict_and_one_line_per_failure(tmp_
     assert done.returncode == 1, out[-3000:] + done.stderr[-2000:]
     assert "VERDICT: NOT SIGNED OFF" in out
     # Progress, as a CI log shows it: a line when a phase starts, one when it ends.
-    assert "latency grid ..." in out and "latency grid: batch 1 x 50 tokens: p95" in out, out[-3000:]
+    assert "latency grid (LoadGen SingleStream) ..." in out, out[-3000:]
+    assert "latency grid (LoadGen SingleStream): batch 1 x 50 tokens: P95" in out, out[-3000:]
     assert "session on cpu: runs on CPUExecutionProvider, done in" in out
     # One line for the failure, naming the criterion and why; no fixture reprs, no traceback.
     failure_lines = [line for line in out.splitlines()

@@ -42,7 +42,7 @@ def completion_report(report: SignoffReport, *, written_to: Path, plots: list[Pa
                       ladder: PrecisionLadder | None, ladder_plot: Path | None, date: str) -> str:
     sections = [
         header(report, date), summary(report), performance(report), quality(report), success_metrics(report),
-        graph_audit(report), every_criterion(report),
+        graph_audit(report), every_criterion(report), load_runs(report, written_to),
         comparison(report.comparison) if report.comparison else [],
         ["## Machine load during the timing measurements", "", *contention(report)],
         not_measured(report),
@@ -99,16 +99,45 @@ def summary(report: SignoffReport) -> list[str]:
 
 
 def performance(report: SignoffReport) -> list[str]:
-    lines = ["## Performance results", "", "**Latency (P95):**"]
+    lines = ["## Performance results", "", "**Latency (P95, LoadGen SingleStream: its early-stopping bound):**"]
     for batch in (1, 8, 32):
         crit = report.criterion(f"latency.p95_ms.batch_{batch}")
-        samples = crit.details.get("samples") if crit else None
+        queries = crit.details.get("queries") if crit else None
         lines.append(f"- Batch size {batch}: {_value(crit, '{:.1f}')}"
-                     + (f" (target {crit.target_text}, {samples} samples)" if crit and samples else ""))
-    lines += ["", "**Throughput:**"]
-    for threads, label in ((1, "Single-threaded"), (4, "Concurrent (4 threads)")):
-        crit = report.criterion(f"throughput.qps.threads_{threads}")
-        lines.append(f"- {label}: {_value(crit, '{:.1f}')}" + (f" (target {crit.target_text})" if crit else ""))
+                     + (f" (target {crit.target_text}, {queries} queries)" if crit and queries else ""))
+    lines += ["", "**Throughput (LoadGen Offline at batch 1; Server: Poisson arrivals):**"]
+    for cid, label, fmt in (("throughput.qps.threads_1", "Single-threaded", "{:.1f}"),
+                            ("throughput.qps.threads_4", "Concurrent (4 threads)", "{:.1f}"),
+                            ("throughput.server_qps", "Highest Poisson rate within the P95 bound", "{:.1f}"),
+                            ("throughput.offline_texts_per_s", "Bulk, texts/s at the largest batch", "{:.1f}"),
+                            ("throughput.goodput", "Goodput of that Server run (on time and right)", "{:.3f}")):
+        crit = report.criterion(cid)
+        if crit is not None:
+            lines.append(f"- {label}: {_value(crit, fmt)} (target {crit.target_text}, {_status(crit)})")
+    return lines
+
+
+def load_runs(report: SignoffReport, written_to: Path) -> list[str]:
+    """Every MLPerf LoadGen run of the sign-off: its scenario and settings, LoadGen's verdict and figures, and
+    its own logs (summary and detail)."""
+    runs = report.measurements.load_runs
+    if not runs:
+        return []
+    lines = ["## Load runs (MLPerf LoadGen)", "",
+             "Each row is one LoadGen run; VALID is LoadGen's own verdict (its minimum queries and duration met). "
+             "The settings of each are in signoff.json (`measurements.load_runs`).", "",
+             "| Run | Scenario | Batch | Threads | Offered QPS | Queries | LoadGen | P50 / P95 / P99 (ms) "
+             "| Early-stopping P95 (ms) | QPS | Texts/s | Logs |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        s, ms = run.settings, "{:.1f}"
+        logs = os.path.relpath(run.log_dir, written_to.parent)
+        lines.append(
+            f"| {run.name} | {s.scenario} | {s.batch_size} | {s.workers} | {_num(s.target_qps, ms)} "
+            f"| {run.queries} | {'VALID' if run.valid else 'INVALID'} | {_num(run.p50_ms, ms)} / "
+            f"{_num(run.p95_ms, ms)} / {_num(run.p99_ms, ms)} | {_num(run.early_stopping_p95_ms, ms)} "
+            f"| {run.queries_per_s:.1f} | {run.texts_per_s:.1f} "
+            f"| [summary]({logs}/mlperf_log_summary.txt), [detail]({logs}/mlperf_log_detail.txt) |")
     return lines
 
 

@@ -120,6 +120,26 @@ def precision_frontier(ladder: PrecisionLadder, out: Path) -> Path | None:
     return save(fig, out / "precision_frontier.png")
 
 
+def server_latency(runs: list[dict], bound_ms: float, model: str, out: Path) -> Path | None:
+    """The Server search: P50 and P95 against the offered (Poisson) rate, the bound drawn."""
+    runs = sorted(runs, key=lambda r: r["target_qps"])
+    if not runs:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    rates = [r["target_qps"] for r in runs]
+    ax.plot(rates, [r["p50_ms"] for r in runs], "o-", label="P50")
+    ax.plot(rates, [r["p95_ms"] for r in runs], "s-", label="P95")
+    for r in runs:
+        ax.scatter([r["target_qps"]], [r["p95_ms"]], s=70, facecolors="none",
+                   edgecolors=(Status.PASS if r["held"] else Status.FAIL).style.plot_colour)
+    ax.axhline(bound_ms, color="red", linestyle="--", label=f"P95 bound {bound_ms:g} ms")
+    ax.set(xlabel="offered load (queries/s, Poisson arrivals)", ylabel="latency (ms)", yscale="log",
+           title=f"Latency under load (LoadGen Server), {model}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return save(fig, out / "server_latency.png")
+
+
 def layerwise(report, model: str, out: Path) -> Path | None:
     """The layer-wise parity: min cosine per layer (and where the deployed graph's values overflowed)."""
     layers = [layer for layer in report.layers if layer.min_cosine is not None]
@@ -176,6 +196,11 @@ def latency_bounds(criteria: Sequence[CriterionResult]) -> dict[int, float]:
     return {int(c.id.rsplit("_", 1)[1]): c.target for c in criteria if c.id.startswith("latency.p95_ms.batch_")}
 
 
+def _server_of(server: CriterionResult | None, model: str, out: Path) -> Path | None:
+    runs = server.details.get("runs") if server else None
+    return server_latency(runs, server.details["bound_ms"], model, out) if runs else None
+
+
 def _layerwise_of(parity: CriterionResult, model: str, out: Path) -> Path | None:
     from acceptance.layerwise import LayerwiseReport
     from acceptance.report.serial import from_jsonable
@@ -197,5 +222,6 @@ def draw_all(report: SignoffReport, out: Path) -> list[Path]:
             parity_histogram(parity.details.get("cosines", []), parity.target, parity.comparator, model, out)
             if parity else None,
             baseline_comparison(report.criteria, baseline_run, model, out),
+            _server_of(report.criterion("throughput.server_qps"), model, out),
             _layerwise_of(parity, model, out) if parity else None)
     return [p for p in made if p is not None]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acceptance.report.load import LoadRun
 from acceptance.report.serial import (
     ReportFormatError,
     check_version,
@@ -195,6 +196,7 @@ class Measurements:
     """Run-level figures beyond the criteria."""
 
     latency_cells: list[dict[str, Any]] = field(default_factory=list)  # the latency grid, every cell
+    load_runs: list[LoadRun] = field(default_factory=list)  # every MLPerf LoadGen run, in the order they ran
 
 
 @dataclass
