@@ -20,7 +20,7 @@ REPORTS ?= reports
 EMBED_SIGNOFF_INVOCATION := $(shell date -u +%Y%m%dT%H%M%SZ)-$(shell od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 export EMBED_SIGNOFF_INVOCATION
 
-.PHONY: venv quant-venv signoff test lint test-gpu-build bench clean report browser mutants-doc
+.PHONY: venv quant-venv signoff test lint test-gpu-build bench clean report browser mutants-doc device-check real-size
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -73,6 +73,18 @@ $(GPU_VENV)/.installed:
 
 test-gpu-build: $(GPU_VENV)/.installed
 	$(GPU_VENV)/bin/python -m pytest tests/test_gpu_build.py --noconftest -p no:cacheprovider -q $(PYTEST_ARGS)
+
+## The whole GPU sign-off in one command (tools/device_check/run.sh; docs/thor.md, "The device check"): builds
+## each model where it runs and signs it off under PROFILE, strictly on PROVIDER (default cuda). On a lent GPU
+## machine run tools/device_check/run.sh itself; here `make device-check PROVIDER=cpu` rehearses it.
+device-check: $(STAMP)
+	PY=$(BIN)/python PROVIDER=$(if $(filter command line,$(origin PROVIDER)),$(PROVIDER),cuda) OUT=$(REPORTS)/device-check \
+		$(if $(MODELS),MODELS="$(MODELS)",) bash tools/device_check/run.sh
+
+## The decoder of real size on this CPU: Qwen3-Embedding-0.6B's shape with random weights, what scales with
+## model size measured (tests/test_real_size.py, outside make test): reports/real-size/figures.json.
+real-size: $(STAMP)
+	$(BIN)/python -m pytest tests/test_real_size.py -m real_size -p no:cacheprovider -s $(PYTEST_ARGS)
 
 ## docs/mutants.md from the meta-test results `make test` leaves in reports/mutants/ (no test rewrites it).
 mutants-doc: $(STAMP)

@@ -59,6 +59,11 @@ LONG_FIRST = ("test_mutants.py", "test_acceptance_suite.py", "test_contention.py
               "test_terminal.py", "test_baseline.py")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The decoder of real size takes minutes and gigabytes: only when asked for (make real-size, -m real_size).
+    if "real_size" not in (config.option.markexpr or ""):
+        for item in items:
+            if item.get_closest_marker("real_size"):
+                item.add_marker(pytest.mark.skip(reason="a decoder of real size (minutes, GBs): make real-size"))
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FIRST)))  # stable: order kept within a rank
