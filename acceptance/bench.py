@@ -118,8 +118,9 @@ def print_report(report: BenchReport) -> None:
         table.add_row(name, str(f.precision.get(name)), f"{rate:.1f}", f"{rate / f.results['runtime']:.2f}",
                       f"{f.batch1[name]['p50_ms']:.2f}", f"{f.batch1[name]['p95_ms']:.2f}",
                       "n/a" if c is None else f"{c:.4f}")
-    for name, why in (f.failed | f.not_timed).items():
-        table.add_row(name, "", "not timed" if name in f.not_timed else "failed", "", "", "", why[:60])
+    for label, systems in (("failed", f.failed), ("not timed", f.not_timed), ("not available", f.not_available)):
+        for name, why in systems.items():
+            table.add_row(name, "", label, "", "", "", why[:60])
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     for goal in report.goals:
         value = "" if goal.measured is None else f" {goal.measured:.3g} (target {goal.target:g})"

@@ -235,6 +235,7 @@ class BenchFigures:
     min_cosine: dict[str, float | None]  # system -> min cosine against sentence-transformers fp32 on the corpus
     failed: dict[str, str] = field(default_factory=dict)  # system -> why it could not run here
     not_timed: dict[str, str] = field(default_factory=dict)  # variant -> why its time would mean nothing here
+    not_available: dict[str, str] = field(default_factory=dict)  # variant -> why its provider cannot run here
     batch_sweep: dict[str, float] = field(default_factory=dict)  # batch size -> runtime texts/s
     length_sweep_words: dict[str, float] = field(default_factory=dict)  # words per text -> runtime texts/s
 
@@ -243,18 +244,27 @@ class BenchFigures:
         return self.results["runtime"] / self.results["raw_session"]
 
 
-def _variant_systems(variants: list[str], threads: int, batch_size: int) -> tuple[dict, dict[str, str], dict[str, str]]:
-    """Each variant's system (built on first use), its precision, and the variants not timed here."""
-    systems, precision, not_timed = {}, {}, {}
+def _variant_systems(variants: list[str], threads: int,
+                     batch_size: int) -> tuple[dict, dict[str, str], dict[str, str], dict[str, str]]:
+    """Each variant's system (built on first use), its precision, the variants not timed here, and those whose
+    provider cannot run on this machine (found before anything is built: the OpenVINO plugin on an AMD CPU)."""
+    from runtime.embedder import executing_provider
+    from runtime.session import unavailable_reason
+
+    systems, precision, not_timed, not_available = {}, {}, {}, {}
     for variant in variants:
         vm = load_manifest(variant)
         name = f"runtime-{vm.precision}"
         if vm.precision in SPEED_ONLY_ON_TENSORRT:
             not_timed[name] = SPEED_ONLY_ON_TENSORRT[vm.precision]
             continue
+        why = unavailable_reason(executing_provider(vm.precision).provider)
+        if why is not None:
+            not_available[name] = why
+            continue
         precision[name] = vm.precision
         systems[name] = lambda vm=vm: _variant_fn(vm, threads, batch_size)
-    return systems, precision, not_timed
+    return systems, precision, not_timed, not_available
 
 
 def _time_system(name: str, make, texts: list[str], queries: list[str], repeat: int) -> tuple[float, dict, np.ndarray]:
@@ -284,8 +294,8 @@ def measure(model: str, *, texts: int = 512, batch_size: int = 32, threads: int 
         "optimum": lambda: optimum_fn(embedder, threads, batch_size),
         "fastembed": lambda: fastembed_fn(embedder, checkpoint, threads, batch_size),
     }
-    more, precision, not_timed = _variant_systems(variants if variants is not None else _variants_of(manifest.id),
-                                                  threads, batch_size)
+    chosen = variants if variants is not None else _variants_of(manifest.id)
+    more, precision, not_timed, not_available = _variant_systems(chosen, threads, batch_size)
     systems |= more
     precision = SYSTEM_PRECISION | precision
     # The overhead goal compares two close figures: their passes alternate (runtime, session.run, runtime,
@@ -314,4 +324,5 @@ def measure(model: str, *, texts: int = 512, batch_size: int = 32, threads: int 
     return BenchFigures(
         model=manifest.id, texts=len(corpus_texts), threads=threads, batch_size=batch_size, repeat=repeat,
         results=results, batch1=batch1, batch1_queries=len(short), precision={k: precision[k] for k in results},
-        min_cosine=cosine, failed=failed, not_timed=not_timed, batch_sweep=batch_sweep, length_sweep_words=length_sweep)
+        min_cosine=cosine, failed=failed, not_timed=not_timed, not_available=not_available, batch_sweep=batch_sweep,
+        length_sweep_words=length_sweep)

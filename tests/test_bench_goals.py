@@ -64,9 +64,19 @@ def test_without_a_ladder_the_sign_off_goals_are_not_judged_and_say_why():
 
 
 def test_an_fp8_variant_is_never_timed_on_a_cpu():
-    systems, precision, not_timed = _variant_systems(["all-minilm-l6-v2-fp8", "all-minilm-l6-v2-fp16"], 2, 32)
+    systems, precision, not_timed, _ = _variant_systems(["all-minilm-l6-v2-fp8", "all-minilm-l6-v2-fp16"], 2, 32)
     assert "runtime-fp8" not in systems and "FP8's speed is TensorRT's alone" in not_timed["runtime-fp8"]
     assert precision == {"runtime-fp16": "fp16"} and set(systems) == {"runtime-fp16"}
+
+
+def test_a_variant_whose_provider_cannot_run_here_is_not_available_with_its_reason(monkeypatch):
+    """The bf16 variant needs OpenVINO: where it has no device (an AMD CPU) nothing is built or timed, and the
+    bench says why instead of reporting a failure."""
+    monkeypatch.setattr("runtime.session.unavailable_reason",
+                        lambda provider, config=None: "OpenVINOExecutionProvider has no CPU device here (devices: none)"
+                        if provider == "openvino" else None)
+    systems, precision, _, not_available = _variant_systems(["all-minilm-l6-v2-bf16", "all-minilm-l6-v2-fp16"], 2, 32)
+    assert set(systems) == {"runtime-fp16"} and "no CPU device here" in not_available["runtime-bf16"]
 
 
 def test_the_report_round_trips_and_the_plot_is_drawn(tmp_path):
