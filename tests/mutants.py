@@ -64,14 +64,21 @@ def same_model(base: ModelManifest, directory: Path, **overrides) -> Path:
 def perturbed_weights(base: ModelManifest, directory: Path, *, relative_noise: float, seed: int = 0,
                       **overrides) -> Path:
     """Every weight matrix plus Gaussian noise of `relative_noise` times its own standard deviation."""
+    return _with_noise(base, directory, lambda model: None, relative_noise, seed, overrides)
+
+
+def _with_noise(base: ModelManifest, directory: Path, chosen, relative_noise: float, seed: int, overrides) -> Path:
+    """The base graph with Gaussian noise on its fp32 weight matrices (those in chosen(model), or all when it
+    gives None), each of `relative_noise` times the matrix's own standard deviation."""
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(base.onnx_path))
+    names = chosen(model)
     rng = np.random.default_rng(seed)
     for init in model.graph.initializer:
         w = numpy_helper.to_array(init)
-        if w.dtype == np.float32 and w.ndim >= 2:
+        if (names is None or init.name in names) and w.dtype == np.float32 and w.ndim >= 2:
             noisy = w + rng.normal(0, relative_noise * float(w.std()), w.shape).astype(np.float32)
             init.CopyFrom(numpy_helper.from_array(noisy, init.name))
     _copy_files(base, directory)
@@ -200,20 +207,10 @@ def perturbed_layer(base: ModelManifest, directory: Path, *, scope: str, relativ
                     **overrides) -> Path:
     """Gaussian noise on the weight matrices of one layer only (the nodes named under `scope`, e.g.
     "/encoder/layer.3/"): everything before it is exact, so a layer-wise comparison must name it."""
-    import onnx
-    from onnx import numpy_helper
+    def of_the_layer(model) -> set[str]:
+        return {name for node in model.graph.node if node.name.startswith(scope) for name in node.input}
 
-    model = onnx.load(str(base.onnx_path))
-    weights = {name for node in model.graph.node if node.name.startswith(scope) for name in node.input}
-    rng = np.random.default_rng(seed)
-    for init in model.graph.initializer:
-        w = numpy_helper.to_array(init)
-        if init.name in weights and w.dtype == np.float32 and w.ndim >= 2:
-            noisy = w + rng.normal(0, relative_noise * float(w.std()), w.shape).astype(np.float32)
-            init.CopyFrom(numpy_helper.from_array(noisy, init.name))
-    _copy_files(base, directory)
-    onnx.save(model, str(directory / "model.onnx"))
-    return write_manifest(directory, base, **overrides)
+    return _with_noise(base, directory, of_the_layer, relative_noise, seed, overrides)
 
 
 def all_fp16(base: ModelManifest, directory: Path, **overrides) -> Path:
