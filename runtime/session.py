@@ -261,11 +261,17 @@ def available_providers() -> list[str]:
     return listed[:-1] + plugins + listed[-1:] if listed[-1:] == ["CPUExecutionProvider"] else listed + plugins
 
 
+#: Plugin libraries this process registered with ORT. ORT keeps the registry and refuses a second
+#: registration; a plugin with no device here (OpenVINO on an AMD CPU) lists no device to tell it by.
+_REGISTERED: set[str] = set()
+
+
 def plugin_devices(provider: str, device_type: str) -> list[Any]:
-    """Register a plugin provider's library with ORT (once per process: ORT keeps the registry) and
-    return its devices of `device_type`."""
-    if not any(d.ep_name == provider for d in ort.get_ep_devices()):
+    """Register a plugin provider's library with ORT (once per process) and return its devices of
+    `device_type`."""
+    if provider not in _REGISTERED and not any(d.ep_name == provider for d in ort.get_ep_devices()):
         ort.register_execution_provider_library(provider, str(plugin_library(provider)))
+    _REGISTERED.add(provider)
     devices = [d for d in ort.get_ep_devices() if d.ep_name == provider]
     wanted = [d for d in devices if d.ep_metadata.get("ov_device", device_type) == device_type]
     if not wanted:

@@ -66,3 +66,10 @@ def test_a_cpu_without_an_openvino_device_gets_cpu_advice_not_gpu_advice(minilm,
     message = str(error.value)
     assert "no CPU device here (devices: none)" in message and "--provider cpu" in message
     assert "nvidia-smi" not in message and "GPU" not in message
+
+
+def test_asking_twice_in_one_process_registers_the_plugin_once():
+    """ORT refuses a second registration of a plugin library ("EP library is already registered"); where the
+    plugin offers no device (an AMD CPU) no device shows it was registered, so the runtime remembers."""
+    first, second = unavailable_reason("openvino"), unavailable_reason("openvino")
+    assert first == second
