@@ -83,7 +83,8 @@ def embedder(manifest, session_config, pytestconfig: pytest.Config, run_dir: Pat
         with progress.phase(f"session on {session_config.providers[0]}"
                             + (" (TensorRT engine build or load)" if session_config.providers[0] in ("tensorrt", "auto")
                                else "")) as phase:
-            emb = inject(_deployed(manifest, session_config), pytestconfig.getoption("--inject-fault"))
+            with phase.heartbeat():  # in a log, a line at least every 30 s of an engine build
+                emb = inject(_deployed(manifest, session_config), pytestconfig.getoption("--inject-fault"))
             phase.update(f"runs on {emb.report.primary}")
     worker = getattr(pytestconfig, "workerinput", {}).get("workerid", "main")
     (run_dir / f"session-{worker}.json").write_text(json.dumps(emb.report.as_dict()))

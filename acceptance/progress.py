@@ -30,13 +30,32 @@ class Phase:
     started: float = field(default_factory=time.perf_counter)
     last: str = ""
 
-    def update(self, text: str) -> None:
+    def update(self, text: str, *, paced: bool = False) -> None:
+        """`paced`: the caller already speaks at most every HEARTBEAT_S (a StepLog), so a log gets every line."""
         self.last = text
-        self.reporter.draw(f"{self.name}: {text}", final=False)
+        self.reporter.draw(f"{self.name}: {text}", final=False, paced=paced)
 
     @property
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """While the block runs (a session's engine build, a LoadGen run whose queries take long), a log gets
+        "still running" at least every HEARTBEAT_S even when nothing else reports progress."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(HEARTBEAT_S):
+                self.update(f"still running ({self.elapsed_s:.0f} s so far)", paced=True)
+
+        thread = threading.Thread(target=beat, name=f"{self.name}-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def steps(self) -> StepLog:
         """A StepLog whose lines (a build's steps, and its heartbeat when a step runs long) go to this phase."""
@@ -51,7 +70,7 @@ class _PhaseStream:
 
     def write(self, text: str) -> None:
         if text.strip():
-            self.phase.update(text.strip().removeprefix(f"{self.phase.name}: "))
+            self.phase.update(text.strip().removeprefix(f"{self.phase.name}: "), paced=True)
 
     def flush(self) -> None:
         pass
@@ -81,18 +100,18 @@ class ProgressReporter:
         terminal = self.terminal
         return terminal is not None and bool(getattr(terminal, "isatty", False))
 
-    def draw(self, line: str, *, final: bool) -> None:
+    def draw(self, line: str, *, final: bool, paced: bool = False) -> None:
         if self.terminal is None:
             return
         with self._lock:
-            self._draw(line, final)
+            self._draw(line, final, paced)
 
-    def _draw(self, line: str, final: bool) -> None:
+    def _draw(self, line: str, final: bool, paced: bool = False) -> None:
         capture = self.config.pluginmanager.get_plugin("capturemanager")
         now = time.perf_counter()
         if not final and self.live and now - self._last_draw < 0.2:
             return  # a terminal at most five redraws a second
-        if not final and not self.live and now - self._last_line < HEARTBEAT_S:
+        if not final and not self.live and not paced and now - self._last_line < HEARTBEAT_S:
             return  # a log: a line when a phase starts and ends, and one at least every HEARTBEAT_S between
         self._last_line = now
         self._last_draw = now

@@ -94,8 +94,9 @@ class Driver:
         # LoadGen's expected rate: SingleStream over-generates 4x for free, Offline issues all it generates.
         calls = texts[1:2] if settings.scenario == "SingleStream" else texts[1:3]
         call_ms = min(_timed_ms(self.embedder, batch) for batch in calls)
-        result = run_scenario(self.lg, self.embedder, texts, settings, self.reports_dir / "loadgen" / name,
-                              call_ms, progress=phase.update)
+        with phase.heartbeat():  # a query may take longer than a log may stay silent
+            result = run_scenario(self.lg, self.embedder, texts, settings, self.reports_dir / "loadgen" / name,
+                                  call_ms, progress=phase.update)
         (self.run_dir / f"loadgen-{name}.json").write_text(json.dumps(result.as_dict()))
         return result
 

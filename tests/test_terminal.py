@@ -35,3 +35,23 @@ def test_a_failing_run_prints_progress_the_verdict_and_one_line_per_failure(tmp_
     log = (reports / "failures.log").read_text()
     assert "def test_latency_p95" in log and "latency.p95_ms.batch_1" in log, "the full traceback is kept"
     assert f"full tracebacks: {reports / 'failures.log'}" in out
+
+
+def test_a_phase_that_reports_nothing_still_speaks_in_a_log(monkeypatch):
+    """A session's engine build, or a LoadGen run of long queries, calls no update() for minutes: the
+    phase's heartbeat says it is still running (every HEARTBEAT_S; shortened here)."""
+    import time
+
+    from acceptance import progress
+
+    lines = []
+
+    class Log:  # a reporter writing to a log: every line it is handed
+        def draw(self, line, *, final, paced=False):
+            lines.append((line, paced))
+
+    monkeypatch.setattr(progress, "HEARTBEAT_S", 0.02)
+    phase = progress.Phase("session on tensorrt", Log())
+    with phase.heartbeat():
+        time.sleep(0.2)
+    assert lines and all(paced and line.startswith("session on tensorrt: still running (") for line, paced in lines)
