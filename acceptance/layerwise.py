@@ -80,15 +80,11 @@ def tensors_of(graph, modules: list[str]) -> dict[str, str]:
 
 def _session(onnx_path: Path, tensors: list[str], provider_config, work: Path):
     """An ORT session of the graph with `tensors` marked as outputs (Polygraphy), on the deployment's provider."""
-    import onnx
-    from polygraphy.backend.onnx import modify_outputs
-
+    from modelprep.graph_files import marked_graph
     from runtime.session import create_session
 
-    model = modify_outputs(onnx.load(str(onnx_path)), outputs=tensors)
-    marked = work / "marked.onnx"
-    onnx.save(model, str(marked), save_as_external_data=model.ByteSize() > 2**31 - 2**20)
-    return create_session(marked, provider_config)
+    marked_graph(onnx_path, tensors, work / "marked.onnx")
+    return create_session(work / "marked.onnx", provider_config)
 
 
 def layerwise_parity(embedder, reference, texts: list[str], kind: str, target: float, layers: dict[str, str],

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelprep.graph_files import copy_graph, marked_graph, save_graph
 from runtime.errors import ExportError, ManifestError, first_line
 
 #: Precisions whose speed only TensorRT gives: on a CPU their Q/DQ graph runs as simulated quantization
@@ -103,7 +104,7 @@ def to_fp16(src: str | Path, dst: str | Path, keep_fp32: tuple[str, ...] = ()) -
         OnnxModel(model).topological_sort()
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(dst), save_as_external_data=model.ByteSize() > 2**31 - 2**20)
+    save_graph(model, dst)
     onnx.checker.check_model(str(dst))
     return dst
 
@@ -135,18 +136,11 @@ def fp16_overflows(graph: Path, reference: Path, nodes: list[str], feeds: list[d
 
 def _marked_outputs(graph: Path, tensors: list[str], feeds: list[dict[str, np.ndarray]]) -> dict[str, list]:
     """`tensors` of the graph, marked as outputs with Polygraphy, for each feed (CPU provider)."""
-    import onnx
     import onnxruntime as ort
-    from polygraphy.backend.onnx import modify_outputs
-    from polygraphy.backend.onnx.util import all_tensor_names
 
-    model = onnx.load(str(graph))
-    known = set(all_tensor_names(model, include_inputs=True))
-    tensors = [t for t in tensors if t in known]  # what Polygraphy can mark (a renamed graph output is not)
-    marked = modify_outputs(model, outputs=tensors)
     with tempfile.TemporaryDirectory(prefix="marked-") as tmp:
         path = Path(tmp) / "marked.onnx"
-        onnx.save(marked, str(path), save_as_external_data=marked.ByteSize() > 2**31 - 2**20)
+        tensors = marked_graph(graph, tensors, path)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         runs = [session.run(tensors, feed) for feed in feeds]
     return {t: [run[i] for run in runs] for i, t in enumerate(tensors)}
@@ -261,7 +255,7 @@ def build_with_recipe(src: Path, dst: Path, precision: str, recipe: Recipe, buil
 
 def _result(recipe: Recipe, chosen, history: list[dict], records: dict, candidates: list[str], dst: Path) -> dict:
     tool_record = records[chosen.kept]
-    shutil.copy2(tool_record.pop("graph"), dst)
+    copy_graph(Path(tool_record.pop("graph")), dst)
     return {
         "recipe": asdict(recipe), "tool": tool_record, "fp32_layers": list(chosen.kept),
         "quantized_layers": len(candidates) - len(chosen.kept), "dev_min_cosine": chosen.min_cosine,
