@@ -261,17 +261,17 @@ def dev_set_judge(embedder, texts: list[str], batch: int = 16, fp16_nodes: tuple
 
     encodings = embedder.tokenizer.encode(texts)
     batches = [embedder.tokenizer.pad(encodings[i:i + batch]) for i in range(0, len(encodings), batch)]
+    feeds = [b.feeds(embedder.input_names) for b in batches]
 
     def vectors(session) -> np.ndarray:
         out = embedder.manifest.output
-        return np.concatenate([embedder.postprocess(session.run([out], b.feeds(embedder.input_names))[0],
-                                                    b.attention_mask) for b in batches])
+        return np.concatenate([embedder.postprocess(session.run([out], f)[0], b.attention_mask)
+                               for f, b in zip(feeds, batches, strict=True)])
 
     reference = vectors(embedder.session)
     top_ref = np.argsort(-(reference @ reference.T), axis=1)[:, :10]
 
     def judge(path: Path) -> tuple[float, float]:
-        feeds = [b.feeds(embedder.input_names) for b in batches]
         if fp16_nodes and fp16_overflows(path, embedder.manifest.onnx_path, list(fp16_nodes), feeds):
             return -1.0, 0.0
         session, _ = create_session(path, SessionConfig(record_placement=False))
