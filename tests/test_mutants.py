@@ -135,6 +135,13 @@ SLOW_SESSION = m.Mutant(
         "(regression criteria, a ratio), since an absolute target would also judge the machine")
 
 
+#: Every call stalls a second: a batch of 32 texts can then come back at no more than 32 texts/s whatever the
+#: machine, below cpu-default's 40, so one run judges it absolutely (no healthy run needed beside it).
+STALLED_BULK = m.Mutant(
+    "stalled-bulk", "all-minilm-l6-v2", "same_model", frozenset({"throughput.offline_texts_per_s"}),
+    args=("--inject-fault", "sleep:1000"),
+    why="every session.run stalls 1 s: bulk throughput at batch 32 is at most 32 texts/s by construction, under "
+        "cpu-default's 40 on any machine (only the Offline run is selected)")
 SERVER_SELECTION = ["-m", "latency or throughput", "-k", "batch_1 or server_qps"]
 #: A simulated device: every call takes 20 ms with the CPU free, as a GPU's kernels leave it (the healthy run).
 DEVICE_20_MS = ("--inject-fault", "sleep:20")
@@ -256,6 +263,18 @@ def test_serialized_calls_trip_the_server_criterion_but_not_single_stream(tmp_pa
         f"\n{out[-4000:]}")
 
 
+def test_a_stalled_deployment_fails_bulk_throughput(tmp_path):
+    case = STALLED_BULK
+    reports = tmp_path / "reports"
+    signoff, out = run_suite(suite_args(reports, build(case, tmp_path), "meta-timing-profile.toml")
+                             + ["-m", "throughput", "-k", "offline"] + list(case.args), reports)
+    caught = tripped(signoff)
+    keep_row(case, caught, signoff["verdict"])
+    offline = next(c for c in signoff["criteria"] if c["id"] == "throughput.offline_texts_per_s")
+    assert offline["status"] == "fail" and offline["measured"] <= 32, out[-3000:]
+    assert caught == set(case.expect_fail), caught
+
+
 def test_wrong_vectors_under_load_fail_goodput(tmp_path):
     """Goodput can fail: a deployment as fast as a healthy one whose vectors are wrong (perturbed weights,
     cosine ~0.97 to the baseline) holds its Server rate, and none of its sampled responses is right."""
@@ -297,7 +316,7 @@ def test_remapped_tokens_are_caught_by_the_tokenizer_criterion_under_thor_week2(
     assert by_id["parity.min_cosine"]["details"]["stages"]["first_divergence"].startswith("tokenizer")
 
 
-ALL_CASES = MUTANTS + [SLOW_SESSION, SERIALIZED] + KNOWN_GOOD
+ALL_CASES = MUTANTS + [SLOW_SESSION, SERIALIZED, STALLED_BULK] + KNOWN_GOOD
 
 
 def render_table(rows: dict[str, dict]) -> str:
@@ -311,7 +330,8 @@ def render_table(rows: dict[str, dict]) -> str:
         "are judged on every criterion but timing (their runs deselect latency, throughput and the resource",
         "probes, so their verdict is never SIGNED OFF; what matters is which criteria failed). The timing",
         "mutants are judged against the healthy deployment measured in the same test, through `--baseline`",
-        "and its `regression.*` criteria. A known-good export must trip none of the criteria that ran.",
+        "and its `regression.*` criteria, except stalled-bulk, whose stall caps its figure below the target on any",
+        "machine by construction. A known-good export must trip none of the criteria that ran.",
         "",
         "| deployment | base model | what is broken | criteria expected to trip | may also trip "
         "| criteria that tripped | verdict |",
