@@ -47,3 +47,14 @@ def test_the_device_check_script_builds_signs_off_and_bundles_each_model(tmp_pat
     assert f"{result.name}/summary.json" in names
     assert f"{result.name}/runs/qwen3-tiny-fp16/signoff.json" in names
     assert "device-check: done in" in done.stdout
+
+
+def test_a_results_folder_that_is_not_empty_is_refused_and_left_as_it_is(tmp_path):
+    """A GPU window's earlier results are never overwritten: a non-empty --out is a usage error (exit 2)."""
+    earlier = tmp_path / "summary.json"
+    earlier.write_text("an earlier window's results")
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "acceptance.device_check", "--out",
+                           str(tmp_path), "qwen3-tiny"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "is not empty: give a new directory" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and earlier.read_text() == "an earlier window's results"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
